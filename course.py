@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Set up, start and test the course with one command each.
+
+    python3 course.py start     # set up if needed, then open JupyterLab at the first notebook
+    python3 course.py test      # set up if needed, then lint + unit tests + strict nbval (quick mode)
+    python3 course.py setup     # only create/update .venv (safe to run again)
+
+Uses only the standard library, so it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".course-installed"
+KERNEL_NAME = "llm-course"
+FIRST_NOTEBOOK = "notebooks/00_start_here.ipynb"
+# The exact checks CI runs; the README shows the same lines.
+LINT = ["-m", "ruff", "check", "course.py", "utils", "tests", "benchmarks", "notebooks"]
+PYTEST = ["-m", "pytest", "--nbval", "tests", "notebooks"]
+TEST_ENV = {
+    "LLM_COURSE_QUICK": "1",  # every long step shrinks (utils.quick_mode)
+    "HF_HUB_OFFLINE": "1",  # nothing may reach the network
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def say(msg: str) -> None:
+    print(f"[course] {msg}", flush=True)
+
+
+def run(cmd: list[str], env: dict | None = None) -> None:
+    full_env = dict(os.environ, **(env or {}))
+    result = subprocess.run(cmd, cwd=ROOT, env=full_env)
+    if result.returncode != 0:
+        raise SystemExit(result.returncode)
+
+
+def install_fingerprint() -> str:
+    """Changes whenever what setup installs changes, so a second run can skip pip."""
+    h = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        h.update((ROOT / name).read_bytes())
+    h.update(sys.version.encode())
+    return h.hexdigest()
+
+
+def setup() -> None:
+    if sys.version_info < (3, 10):  # noqa: UP036 - this file runs on the system Python, before set-up
+        raise SystemExit(f"Python 3.10 or newer is needed (3.11 recommended); this is {sys.version.split()[0]}.")
+    py = venv_python()
+    if not py.exists():
+        say(f"creating the virtual environment in {VENV.name}/")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    fingerprint = install_fingerprint()
+    if STAMP.exists() and STAMP.read_text().strip() == fingerprint:
+        say("environment is up to date (delete .venv/ to rebuild it)")
+        return
+    say("installing the pinned requirements (a few minutes the first time)")
+    run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "requirements.txt"])
+    say("installing the course's utils package (editable)")
+    run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-e", "."])
+    say(f"registering the Jupyter kernel '{KERNEL_NAME}'")
+    run([str(py), "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME,
+         "--display-name", "Python (llm-course)"])
+    quiet_jupyterlab()
+    STAMP.write_text(fingerprint + "\n")
+    say("set-up done")
+
+
+def quiet_jupyterlab() -> None:
+    """Turn off JupyterLab's news and update checks: they need the network and pop up in class."""
+    settings = VENV / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    overrides = {
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/extensionmanager-extension:plugin": {"enabled": False},
+    }
+    (settings / "overrides.json").write_text(json.dumps(overrides, indent=2) + "\n")
+
+
+def start(extra: list[str]) -> None:
+    setup()
+    say(f"starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl+C)")
+    run([str(venv_python()), "-m", "jupyter", "lab", FIRST_NOTEBOOK, *extra])
+
+
+def test(extra: list[str]) -> None:
+    setup()
+    py = str(venv_python())
+    say("lint: " + " ".join(["python", *LINT]))
+    run([py, *LINT])
+    say("tests: " + " ".join([f"{k}={v}" for k, v in TEST_ENV.items()] + ["python", *PYTEST, *extra]))
+    run([py, *PYTEST, *extra], env=TEST_ENV)
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in {"setup", "start", "test"}:
+        print(__doc__)
+        raise SystemExit(0 if argv and argv[0] in {"-h", "--help"} else 2)
+    command, extra = argv[0], argv[1:]
+    if command == "setup":
+        setup()
+    elif command == "start":
+        start(extra)
+    else:
+        test(extra)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,59 @@
+"""Device choice, seeding, quick mode and the one-line set-up."""
+
+import random
+
+import pytest
+import torch
+
+import utils
+from utils import device as device_module
+
+
+def test_auto_device_is_the_best_available():
+    assert utils.get_device().type == device_module.available_devices()[0]
+    assert utils.get_device("auto").type == device_module.available_devices()[0]
+
+
+def test_cpu_override_by_argument_and_environment(monkeypatch):
+    assert utils.get_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv(device_module.DEVICE_ENV, "cpu")
+    assert utils.get_device() == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_missing_cuda_is_a_clear_error(monkeypatch):
+    with pytest.raises(RuntimeError, match=r"device='cuda'.*no CUDA GPU.*device='cpu'"):
+        utils.get_device("cuda")
+    monkeypatch.setenv(device_module.DEVICE_ENV, "cuda")
+    with pytest.raises(RuntimeError, match=r"\$LLM_COURSE_DEVICE=cuda"):
+        utils.get_device()
+
+
+def test_unknown_device_name():
+    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
+        utils.get_device("tpu")
+
+
+def test_seed_makes_python_numpy_and_torch_repeat():
+    import numpy as np
+
+    utils.set_seed(3)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    utils.set_seed(3)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+@pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("0", False), ("", False)])
+def test_quick_mode(monkeypatch, value, quick):
+    monkeypatch.setenv("LLM_COURSE_QUICK", value)
+    assert utils.quick_mode() is quick
+    assert utils.quick_or_full(1, 2) == (1 if quick else 2)
+
+
+def test_setup_prints_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("LLM_COURSE_QUICK", "1")
+    chosen = utils.setup(seed=5, device="cpu")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert chosen == torch.device("cpu")
+    assert len(lines) == 1
+    assert "torch " in lines[0] and "device cpu" in lines[0] and "quick mode" in lines[0]

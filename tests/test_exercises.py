@@ -1,0 +1,74 @@
+"""Both sides of every exercise: solutions pass their checks, blank student copies fail them,
+and the committed student copies are exactly what the generator makes from the solutions."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from utils import make_exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+
+
+def is_check_cell(cell) -> bool:
+    return cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade", False)
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    # The environment's own kernel (as nbval's --nbval-current-env), run from the notebook's folder.
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+def errors(cell) -> list:
+    return [o for o in cell.outputs if o.output_type == "error"]
+
+
+def test_there_are_exercises():
+    assert SOLUTIONS, "no solution notebooks found"
+    for path in SOLUTIONS:
+        nb = nbformat.read(path, as_version=4)
+        assert any(is_check_cell(c) for c in nb.cells), f"{path.name} has no check cell"
+
+
+def test_student_copies_are_up_to_date():
+    stale = make_exercises.build(check_only=True)
+    assert not stale, f"out of date: {stale}; run `python -m utils.make_exercises`"
+
+
+def test_student_copy_holds_no_solution():
+    for path in SOLUTIONS:
+        student = make_exercises.EXERCISES / path.name
+        text = student.read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "solution-only" not in text
+        assert "raise NotImplementedError()" in text
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_passes_every_check(path):
+    nb = execute(path)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not errors(cell), f"{path.name}: cell failed: {cell.source[:80]!r}\n{errors(cell)}"
+    checks = [c for c in nb.cells if is_check_cell(c)]
+    for cell in checks:
+        printed = "".join(o.get("text", "") for o in cell.outputs)
+        assert "✓" in printed, f"{path.name}: check printed no success line: {cell.source!r}"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_blank_student_copy_fails_every_check(path):
+    nb = execute(make_exercises.EXERCISES / path.name)
+    checks = [c for c in nb.cells if is_check_cell(c)]
+    assert checks
+    for cell in checks:
+        found = errors(cell)
+        assert found, f"{path.name}: check cell passed on the blank copy: {cell.source!r}"
+        # It must be the check saying "not done", not a NameError or a crash elsewhere.
+        assert found[0].ename == "CheckFailed", f"{path.name}: {found[0].ename}: {found[0].evalue}"

@@ -1,0 +1,161 @@
+"""The small framework behind every exercise check.
+
+A check runs the learner's answer and the reference on several cases. If all agree it prints
+one line; otherwise it raises `CheckFailed` naming the case, what was expected, what came back,
+and a hint. It never shows the reference code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+class CheckFailed(AssertionError):
+    """Raised by a check when the answer is not right yet; the message says how to fix it."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
+    # Jupyter shows str(exception) under the traceback; keep it the whole story.
+
+
+@dataclass
+class Case:
+    """One call of the answer: args (and kwargs), plus an optional hint for this case only."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    hint: str = ""
+    label: str = ""
+
+    def describe(self, name: str) -> str:
+        if self.label:
+            return self.label
+        parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        return f"{name}({', '.join(parts)})"
+
+
+def _rounded(values):
+    """Nested lists of numbers with floats cut to 4 significant digits, for readable messages."""
+    if isinstance(values, list):
+        return [_rounded(v) for v in values]
+    return float(f"{values:.4g}") if isinstance(values, float) else values
+
+
+def _short(value, limit: int = 70) -> str:
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 8:
+            text = f"tensor({_rounded(value.tolist())})"
+        else:
+            text = f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
+    elif isinstance(value, np.ndarray):
+        text = f"array of shape {value.shape}" if value.size > 8 else f"array({value.tolist()})"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _clone(value):
+    """Give the answer its own copy, so an answer that edits its input cannot spoil the reference."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    return value
+
+
+def difference(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
+    """None when `got` matches `expected`, else a short reason. Tensors compare by shape then values."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a torch.Tensor, got {type(got).__name__}"
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"shape is {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        if expected.dtype == torch.bool or got.dtype == torch.bool:
+            if got.dtype != expected.dtype:
+                return f"dtype is {got.dtype}, expected {expected.dtype}"
+            return None if torch.equal(got, expected) else "some entries differ"
+        got_f, exp_f = got.detach().double().cpu(), expected.detach().double().cpu()
+        if torch.isnan(got_f).any() and not torch.isnan(exp_f).any():
+            return "the result contains NaN"
+        if not torch.allclose(got_f, exp_f, rtol=rtol, atol=atol, equal_nan=True):
+            worst = (got_f - exp_f).abs().max().item()
+            return f"values differ (largest difference {worst:.3g})"
+        return None
+    if isinstance(expected, np.ndarray):
+        return difference(torch.as_tensor(expected), torch.as_tensor(np.asarray(got)), rtol, atol)
+    if isinstance(expected, float) and isinstance(got, (int, float, np.floating)):
+        if math.isnan(got) and not math.isnan(expected):
+            return "the result is NaN"
+        return None if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) else "the numbers differ"
+    if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):
+        if len(got) != len(expected):
+            return f"length is {len(got)}, expected {len(expected)}"
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            why = difference(e, g, rtol, atol)
+            if why:
+                return f"item {i}: {why}"
+        return None
+    if isinstance(expected, dict) and isinstance(got, dict):
+        missing = [k for k in expected if k not in got]
+        extra = [k for k in got if k not in expected]
+        if missing or extra:
+            return f"missing keys {missing[:5]}, unexpected keys {extra[:5]}"
+        for k in expected:
+            why = difference(expected[k], got[k], rtol, atol)
+            if why:
+                return f"key {k!r}: {why}"
+        return None
+    return None if got == expected else "not equal"
+
+
+def run_cases(
+    name: str,
+    answer: Callable,
+    reference: Callable,
+    cases: Sequence[Case],
+    hint: str = "",
+    compare: Callable | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> None:
+    """Run `answer` and `reference` on every case; print one success line or raise CheckFailed."""
+    if not callable(answer):
+        raise CheckFailed(f"{name}: expected a function, got {type(answer).__name__}. Pass the function itself, "
+                          f"without calling it: check_...({name}), not check_...({name}(...)).")
+    for number, case in enumerate(cases, start=1):
+        where = f"Case {number} of {len(cases)}: {case.describe(name)}"
+        expected = reference(*_clone(case.args), **_clone(case.kwargs))
+        try:
+            got = answer(*_clone(case.args), **_clone(case.kwargs))
+        except NotImplementedError:
+            raise CheckFailed(
+                f"{name} is not written yet: replace `raise NotImplementedError()` with your code, "
+                f"run that cell, then run this check again."
+            ) from None
+        except Exception as error:  # the learner's code failed: say where, keep the cause attached
+            raise CheckFailed(
+                f"{where}\n  your code raised {type(error).__name__}: {error}\n"
+                + (f"  Hint: {case.hint or hint}" if (case.hint or hint) else "")
+            ) from error
+        why = compare(expected, got) if compare else difference(expected, got, rtol, atol)
+        if why:
+            lines = [
+                where,
+                f"  expected: {_short(expected, 200)}",
+                f"  got:      {_short(got, 200)}",
+                f"  ({why})",
+            ]
+            if case.hint or hint:
+                lines.append(f"  Hint: {case.hint or hint}")
+            raise CheckFailed("\n".join(lines))
+    print(f"✓ {name}: all {len(cases)} cases pass.")
