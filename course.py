@@ -77,13 +77,19 @@ def setup() -> None:
     say(f"registering the Jupyter kernel '{KERNEL_NAME}'")
     run([str(py), "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL_NAME,
          "--display-name", "Python (llm-course)"])
-    quiet_jupyterlab()
+    quiet_jupyterlab(py)
     STAMP.write_text(fingerprint + "\n")
     say("set-up done")
 
 
-def quiet_jupyterlab() -> None:
-    """Turn off JupyterLab's news and update checks: they need the network and pop up in class."""
+def quiet_jupyterlab(py: Path) -> None:
+    """Turn off JupyterLab's news and update checks (they need the network and pop up in class),
+    and nbgrader's panels, which learners do not need (lessons/README.md says how teachers turn
+    them back on)."""
+    run([str(py), "-m", "jupyter", "labextension", "disable", "--level=sys_prefix", "@jupyter/nbgrader"])
+    for part in ("formgrader", "validate_assignment", "assignment_list", "course_list"):
+        run([str(py), "-m", "jupyter", "server", "extension", "disable", "--sys-prefix",
+             f"nbgrader.server_extensions.{part}"])
     settings = VENV / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
     overrides = {

@@ -72,3 +72,26 @@ def test_blank_student_copy_fails_every_check(path):
         assert found, f"{path.name}: check cell passed on the blank copy: {cell.source!r}"
         # It must be the check saying "not done", not a NameError or a crash elsewhere.
         assert found[0].ename == "CheckFailed", f"{path.name}: {found[0].ename}: {found[0].evalue}"
+
+
+def test_generator_never_overwrites_a_learners_run_copy(tmp_path, monkeypatch):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    exercises.mkdir()
+    monkeypatch.setattr(make_exercises, "SOLUTIONS", solutions)
+    monkeypatch.setattr(make_exercises, "EXERCISES", exercises)
+    with pytest.raises(SystemExit, match="No solution notebooks"):
+        make_exercises.build()
+    (solutions / "x.ipynb").write_text((ROOT / "notebooks/solutions" / SOLUTIONS[0].name).read_text())
+    assert make_exercises.build() == [exercises / "x.ipynb"]
+    worked = nbformat.read(exercises / "x.ipynb", as_version=4)
+    worked.cells[-1].source += "\n# my notes"
+    for cell in worked.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = 1
+    nbformat.write(worked, exercises / "x.ipynb")
+    with pytest.raises(SystemExit, match="may hold a learner's answers"):
+        make_exercises.build()
+    assert "# my notes" in (exercises / "x.ipynb").read_text()
+    make_exercises.build(force=True)
+    assert "# my notes" not in (exercises / "x.ipynb").read_text()

@@ -51,8 +51,21 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def build(check_only: bool = False) -> list[Path]:
-    """Write (or with check_only, compare) every student copy; return the paths that differ."""
+def has_learner_work(path: Path) -> bool:
+    """A student copy that has been run (execution counts or outputs) probably holds someone's answers."""
+    nb = nbformat.read(path, as_version=4)
+    return any(c.cell_type == "code" and (c.get("execution_count") or c.get("outputs")) for c in nb.cells)
+
+
+def build(check_only: bool = False, force: bool = False) -> list[Path]:
+    """Write (or with check_only, compare) every student copy; return the paths that differ.
+
+    Refuses to overwrite a student copy that has been run (a learner's work) unless force=True, and
+    refuses to run at all without solution notebooks (e.g. in a copy of the course given to learners).
+    """
+    if not any(SOLUTIONS.glob("*.ipynb")):
+        raise SystemExit(f"No solution notebooks in {SOLUTIONS}: nothing to generate from (this looks like a "
+                         "learner's copy of the course; the student notebooks are already in notebooks/exercises).")
     stale = []
     EXERCISES.mkdir(parents=True, exist_ok=True)
     for source in sorted(SOLUTIONS.glob("*.ipynb")):
@@ -61,6 +74,9 @@ def build(check_only: bool = False) -> list[Path]:
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(target)
             if not check_only:
+                if target.exists() and has_learner_work(target) and not force:
+                    raise SystemExit(f"{target} has been run and may hold a learner's answers; not overwritten. "
+                                     "Save it elsewhere, or pass --force to replace it.")
                 target.write_text(text, encoding="utf-8")
     orphans = sorted(set(p.name for p in EXERCISES.glob("*.ipynb")) - set(p.name for p in SOLUTIONS.glob("*.ipynb")))
     for name in orphans:
@@ -73,8 +89,9 @@ def build(check_only: bool = False) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report student copies that are out of date")
+    parser.add_argument("--force", action="store_true", help="overwrite student copies even if they have been run")
     args = parser.parse_args(argv)
-    stale = build(check_only=args.check)
+    stale = build(check_only=args.check, force=args.force)
     for path in stale:
         verb = "out of date" if args.check else "written"
         print(f"{verb}: {path.relative_to(ROOT)}")
