@@ -42,6 +42,7 @@ __all__ = [
     "split_heads",
     "merge_heads",
     "MultiHeadAttention",
+    "KVCache",
 ]
 
 
@@ -250,6 +251,32 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, n, heads * d_head)
 
 
+class KVCache:
+    """The keys and values one attention layer has already computed, kept for the next step.
+
+    When a language model generates, each new token needs the keys and values of every earlier
+    token. Without a cache they are recomputed from scratch at every step (work that grows with
+    the length of the text); with it, each step computes k and v for the new token only and
+    appends them here. Shapes: (batch, heads, n_so_far, d_head).
+    """
+
+    def __init__(self):
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the new positions' keys and values; return all keys and values so far."""
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            self.k = torch.cat([self.k, k], dim=2)
+            self.v = torch.cat([self.v, v], dim=2)
+        return self.k, self.v
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: n_heads attentions of size d_head = d_model // n_heads, side by side.
 
@@ -338,6 +365,7 @@ class MultiHeadAttention(nn.Module):
         mask: torch.Tensor | None = None,
         need_weights: bool = False,
         use_fused: bool = True,
+        cache: KVCache | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from x to kv (or to x itself when kv is None).
 
@@ -353,6 +381,9 @@ class MultiHeadAttention(nn.Module):
             use_fused: when weights are not needed, use PyTorch's fused
                 F.scaled_dot_product_attention (same numbers, faster, never stores the n_q x n_k
                 weights). False = always the hand-written path.
+            cache: a KVCache (self-attention only). The keys and values of x are appended to it and
+                x attends to everything cached so far; with causal=True, x is taken to be the last
+                n_q positions.
 
         Returns:
             output (batch, n_q, d_model) when need_weights is False, otherwise
@@ -371,6 +402,11 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.q_proj(x), self.n_heads)  # (batch, heads, n_q, d_head)
         k = split_heads(self.k_proj(source), self.n_heads)  # (batch, heads, n_k, d_head)
         v = split_heads(self.v_proj(source), self.n_heads)  # (batch, heads, n_k, d_head)
+        if cache is not None:
+            if kv is not None:
+                raise ValueError("a KV cache is for self-attention; do not pass kv together with cache")
+            k, v = cache.append(k, v)  # now every position so far
+            n_k = k.shape[2]
 
         weights = None
         if need_weights or not use_fused:

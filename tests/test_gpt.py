@@ -1,0 +1,191 @@
+"""The GPT, generation with and without the KV cache, and exact resume of training."""
+
+import json
+
+import pytest
+import torch
+
+from utils.generation import generate, next_token, top_k_filter, top_p_filter
+from utils.model import GPT, GPTConfig
+from utils.train import PRESETS, TrainConfig, Trainer, get_batch, load_model, lr_at
+
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
+
+
+def tiny(**kw):
+    base = dict(vocab_size=20, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    base.update(kw)
+    torch.manual_seed(0)
+    return GPT(GPTConfig(**base)).eval()
+
+
+def test_shapes_loss_and_weights():
+    model = tiny()
+    idx = torch.randint(0, 20, (3, 10))
+    logits, loss, weights = model(idx, idx, need_weights=True)
+    assert logits.shape == (3, 10, 20)
+    assert loss.item() == pytest.approx(torch.log(torch.tensor(20.0)).item(), abs=0.3)  # ~uniform at init
+    assert len(weights) == 2 and weights[0].shape == (3, 2, 10, 10)
+    assert torch.all(weights[0].triu(1) == 0)  # causal: nothing from the future
+
+
+def test_fast_path_equals_weights_path():
+    model = tiny()
+    idx = torch.randint(0, 20, (2, 12))
+    fast, _, _ = model(idx)
+    slow, _, _ = model(idx, need_weights=True)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_parameter_count_formula():
+    model = tiny(bias=False)
+    c = model.config
+    per_block = 4 * c.n_embd ** 2 + 8 * c.n_embd ** 2 + 2 * c.n_embd  # attention + MLP + two LayerNorm gains
+    expected = c.vocab_size * c.n_embd + c.block_size * c.n_embd + c.n_layer * per_block + c.n_embd
+    assert model.num_parameters() == expected
+
+
+def test_clear_errors():
+    model = tiny()
+    with pytest.raises(ValueError, match="longer than the model's context block_size=16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match="token ids must lie in 0..19"):
+        model(torch.tensor([[3, 25]]))
+    with pytest.raises(ValueError, match="empty"):
+        model(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"shape \(batch, n\)"):
+        model(torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="divisible by n_head"):
+        GPTConfig(n_embd=30, n_head=4)
+
+
+def test_kv_cache_gives_the_same_tokens_as_no_cache():
+    model = tiny()
+    prompt = torch.randint(0, 20, (2, 5))
+    greedy_cached = generate(model, prompt, 30, temperature=0, use_cache=True)
+    greedy_plain = generate(model, prompt, 30, temperature=0, use_cache=False)
+    assert torch.equal(greedy_cached, greedy_plain)  # 35 tokens > block 16: the window slides too
+    sampled = [generate(model, prompt, 12, temperature=1.0, top_k=5, use_cache=c,
+                        generator=torch.Generator().manual_seed(7)) for c in (True, False)]
+    assert torch.equal(*sampled)
+
+
+def test_kv_cache_logits_match_full_forward():
+    model = tiny()
+    idx = torch.randint(0, 20, (2, 9))
+    full, _, _ = model(idx)
+    caches = model.new_caches()
+    parts = [model(idx[:, :4], caches=caches)[0]] + [model(idx[:, i:i + 1], caches=caches)[0] for i in range(4, 9)]
+    torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_long_prompt_is_cropped_or_refused():
+    model = tiny()
+    prompt = torch.randint(0, 20, (1, 40))
+    assert generate(model, prompt, 3).shape == (1, 43)
+    with pytest.raises(ValueError, match="block_size=16"):
+        generate(model, prompt, 3, crop_prompt=False)
+
+
+def test_sampling_filters():
+    logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
+    assert torch.isinf(top_k_filter(logits, 2)).tolist() == [[True, False, False, True]]
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    kept = ~torch.isinf(top_p_filter(probs.log(), 0.75))
+    assert kept.tolist() == [[True, True, False, False]]  # 0.5 + 0.3 >= 0.75
+    assert (~torch.isinf(top_p_filter(probs.log(), 1e-6))).sum() == 1  # only the top token
+    assert next_token(logits, temperature=0).item() == 1
+    with pytest.raises(ValueError, match="top_p"):
+        top_p_filter(logits, 1.5)
+
+
+def test_lr_schedule():
+    c = TrainConfig(**PRESETS["cpu-quick"][1])
+    assert lr_at(0, c) == pytest.approx(c.lr / c.warmup_steps)
+    assert lr_at(c.warmup_steps, c) == pytest.approx(c.lr)
+    assert lr_at(c.max_steps, c) == pytest.approx(c.min_lr)
+    assert c.min_lr < lr_at((c.max_steps + c.warmup_steps) // 2, c) < c.lr
+
+
+def test_batches_are_shifted_by_one():
+    data = torch.arange(100)
+    x, y = get_batch(data, 4, 8, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8)
+    assert torch.equal(y, x + 1)
+
+
+@pytest.fixture
+def small_trainer():
+    """Build a tiny trainer on a short text; keyword arguments change model or training settings."""
+
+    def build(dropout=0.0, **kw):
+        model_kw, train_kw = (dict(d) for d in PRESETS["tiny"])
+        model_kw["dropout"] = dropout
+        train_kw.update({"max_steps": 30, "eval_interval": 10, **kw})
+        return Trainer(GPTConfig(**model_kw), TrainConfig(**train_kw), device="cpu", text=TEXT)
+
+    return build
+
+
+def test_training_lowers_the_loss(small_trainer):
+    trainer = small_trainer()
+    history = trainer.fit(progress=False)
+    assert history.eval_val[-1] < history.eval_val[0] - 0.5
+
+
+def test_resume_is_exact(small_trainer, tmp_path):
+    straight = small_trainer()
+    straight.fit(progress=False)
+
+    first = small_trainer()
+    first.fit(steps=13, progress=False)
+    first.save(tmp_path / "ckpt")
+    del first
+    torch.manual_seed(999)  # disturb the global generator: the checkpoint must restore it
+    resumed = Trainer.load(tmp_path / "ckpt", device="cpu", text=TEXT)
+    assert resumed.step == 13
+    resumed.fit(progress=False)
+
+    assert resumed.history.train_loss == straight.history.train_loss
+    assert resumed.history.eval_val == straight.history.eval_val
+    for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_resume_is_exact_with_dropout(small_trainer, tmp_path):
+    # Dropout draws from torch's global generator, so the checkpoint must carry its state too.
+    straight = small_trainer(dropout=0.2)
+    straight.fit(progress=False)
+    first = small_trainer(dropout=0.2)
+    first.fit(steps=7, progress=False)
+    first.save(tmp_path / "ckpt")
+    torch.manual_seed(4321)
+    resumed = Trainer.load(tmp_path / "ckpt", device="cpu", text=TEXT)
+    assert resumed.model_config.dropout == 0.2
+    resumed.fit(progress=False)
+    assert resumed.history.train_loss == straight.history.train_loss
+
+
+def test_checkpoint_is_safetensors_and_json_and_loads_for_generation(small_trainer, tmp_path):
+    trainer = small_trainer(max_steps=5)
+    trainer.fit(progress=False)
+    folder = trainer.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json", "model.safetensors", "optimizer.safetensors", "tokenizer.json"]
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["step"] == 5 and meta["model"]["vocab_size"] == trainer.tokenizer.vocab_size
+    model, tokenizer = load_model(folder, device="cpu")
+    out = generate(model, torch.tensor([tokenizer.encode("All:")]), 10, temperature=0)
+    assert isinstance(tokenizer.decode(out[0].tolist()), str)
+
+
+def test_checkpoint_from_another_config_is_refused(small_trainer, tmp_path):
+    from utils.train import load_weights
+
+    trainer = small_trainer(max_steps=1)
+    trainer.save(tmp_path / "ckpt")
+    other = GPT(GPTConfig(vocab_size=trainer.model_config.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=48))
+    with pytest.raises(ValueError, match="made for another model configuration"):
+        load_weights(other, tmp_path / "ckpt")
+    with pytest.raises(FileNotFoundError, match="not a checkpoint folder"):
+        load_model(tmp_path / "nothing")

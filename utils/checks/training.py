@@ -1,0 +1,101 @@
+"""Checks for the exercises of lesson 06 (training the GPT)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..model import GPT, GPTConfig
+from ..train import TrainConfig, lr_at
+from .core import Case, CheckFailed, run_cases
+
+
+def _batch_reference(data, starts, block_size):
+    x = torch.stack([data[s:s + block_size] for s in starts])
+    y = torch.stack([data[s + 1:s + 1 + block_size] for s in starts])
+    return x, y
+
+
+def check_make_batch(make_batch) -> None:
+    """Exercise 6.1: the windows at `starts`, and the targets shifted by one."""
+    data = torch.arange(100, 140)
+    run_cases(
+        "make_batch",
+        make_batch,
+        _batch_reference,
+        [
+            Case((data, [0, 5], 4)),
+            Case((data, [30], 8), hint="The last window may end right at the end of the data: y needs one more."),
+            Case((data, [3, 3, 10], 1), hint="block_size 1: each x is one token, each y the token after it."),
+        ],
+        hint="x = data[s : s + block_size] and y = data[s + 1 : s + 1 + block_size] for each start s, "
+        "stacked with torch.stack into (batch, block_size).",
+    )
+
+
+def check_lr_at(learning_rate) -> None:
+    """Exercise 6.2: warm-up then cosine decay, as a function of (step, lr, min_lr, warmup, max_steps)."""
+
+    def reference(step, lr, min_lr, warmup_steps, max_steps):
+        cfg = TrainConfig(lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, max_steps=max_steps)
+        return lr_at(step, cfg)
+
+    cases = [Case((s, 1e-3, 1e-4, 100, 2000)) for s in (0, 49, 99, 100)]
+    cases[0].hint = "Warm-up is linear and starts above zero: at step 0 use lr * (step + 1) / warmup_steps."
+    cases += [
+        Case((1050, 1e-3, 1e-4, 100, 2000), hint="Halfway through the decay the cosine term is 0.5: "
+             "min_lr + 0.5 * (lr - min_lr)."),
+        Case((2000, 1e-3, 1e-4, 100, 2000), hint="At max_steps (and after) the rate is min_lr."),
+        Case((5000, 1e-3, 1e-4, 100, 2000), hint="After max_steps the rate stays at min_lr."),
+        Case((700, 6e-4, 0.0, 10, 1000)),
+    ]
+    run_cases("learning_rate", learning_rate, reference, cases, rtol=1e-6, atol=1e-12,
+              hint="progress = (step - warmup) / (max_steps - warmup); "
+                   "lr(step) = min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr).")
+
+
+def check_training_step(training_step) -> None:
+    """Exercise 6.3: one step (forward, loss, backward, clip, optimizer step) moves the weights
+    exactly as the reference step does."""
+    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    x = torch.randint(0, 11, (3, 8), generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 11, (3, 8), generator=torch.Generator().manual_seed(1))
+
+    def fresh():
+        torch.manual_seed(0)
+        model = GPT(cfg)
+        return model, torch.optim.AdamW(model.parameters(), lr=1e-2)
+
+    def reference_step(model, optimizer, x, y, clip):
+        _, loss, _ = model(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        return loss.item()
+
+    for clip in (1.0, 0.01):
+        ref_model, ref_opt = fresh()
+        ref_loss = reference_step(ref_model, ref_opt, x, y, clip)
+        reference_step(ref_model, ref_opt, x, y, clip)  # twice: a stale gradient would show
+        model, opt = fresh()
+        try:
+            loss = training_step(model, opt, x, y, clip)
+            training_step(model, opt, x, y, clip)
+        except NotImplementedError:
+            raise CheckFailed("training_step is not written yet: replace `raise NotImplementedError()` with your "
+                              "code, run that cell, then run this check again.") from None
+        if not isinstance(loss, float):
+            raise CheckFailed(f"training_step should return the loss as a Python float (loss.item()), "
+                              f"got {type(loss).__name__}")
+        if abs(loss - ref_loss) > 1e-5:
+            raise CheckFailed(f"with clip={clip}: the first step's loss is {loss:.5f}, expected {ref_loss:.5f}. "
+                              "Hint: compute the loss with model(x, y) before changing anything.")
+        for (name, p), q in zip(model.named_parameters(), ref_model.parameters(), strict=True):
+            if not torch.allclose(p, q, atol=1e-6):
+                hint = ("Hint: clear old gradients (optimizer.zero_grad()) before loss.backward(), or they add up."
+                        if clip == 1.0 else
+                        "Hint: clip with torch.nn.utils.clip_grad_norm_(model.parameters(), clip) after "
+                        "backward() and before optimizer.step().")
+                raise CheckFailed(f"with clip={clip}: after two steps, parameter {name} differs from the "
+                                  f"reference step's.\n  {hint}")
+    print("✓ training_step: the weights move exactly as the reference step moves them (2 clip settings).")

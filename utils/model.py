@@ -1,0 +1,185 @@
+"""A small GPT: a decoder-only transformer, built from the pieces of lessons 02-04.
+
+    tokens -> token embedding + position embedding
+           -> n_layer x Block(x):  x = x + attention(LayerNorm(x))     (causal, multi-head)
+                                   x = x + MLP(LayerNorm(x))
+           -> LayerNorm -> linear head (sharing its weights with the token embedding) -> logits
+
+Pre-LayerNorm blocks (the norm comes before each sub-layer, as in GPT-2) keep the residual path
+clean, which makes deep stacks train without warm-up tricks. `generate` lives in utils.generation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import KVCache, MultiHeadAttention
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 65  # number of distinct tokens (65 characters in Tiny Shakespeare)
+    block_size: int = 64  # context length: the most tokens the model can look at
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128  # d_model, the width of every token vector
+    dropout: float = 0.0
+    bias: bool = False  # biases in Linear and LayerNorm layers (GPT-2 had them; they barely help)
+    tie_weights: bool = True  # the output head reuses the token embedding matrix
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"n_embd={self.n_embd} must be divisible by n_head={self.n_head} (each head gets "
+                f"n_embd / n_head features)"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown GPTConfig fields {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path) -> GPTConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: widen 4x, GELU, project back. Each token on its own."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """One transformer block: tokens talk to each other (attention), then each thinks alone (MLP)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = MultiHeadAttention(config.n_embd, config.n_head, bias=config.bias,
+                                       dropout=config.dropout, causal=True)
+        self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, need_weights: bool = False, cache: KVCache | None = None):
+        h = self.ln1(x)
+        if need_weights:
+            a, weights = self.attn(h, need_weights=True, cache=cache)
+        else:
+            a, weights = self.attn(h, cache=cache), None
+        x = x + self.resid_dropout(a)  # the residual: attention adds to x rather than replacing it
+        x = x + self.mlp(self.ln2(x))
+        return x, weights
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            # The same matrix maps token -> vector and vector -> token scores: fewer parameters,
+            # and rare tokens get their input and output vectors trained together.
+            self.head.weight = self.tok_emb.weight
+        self.apply(self._init_weights)
+        # GPT-2's scaled init: each residual branch's last layer is shrunk by 1/sqrt(2 * n_layer) so
+        # that the sum of 2 * n_layer branches keeps the residual stream's variance steady.
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.out_proj.weight", "mlp.proj.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Parameters counted once each (a tied matrix counts once). non_embedding leaves out the
+        position embedding (and the token embedding, unless it is tied to the head)."""
+        n = sum(p.numel() for p in self.parameters())  # .parameters() yields shared tensors once
+        if non_embedding:
+            n -= self.pos_emb.weight.numel()
+        return n
+
+    def _check_ids(self, idx: torch.Tensor, past: int = 0) -> None:
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.long, torch.int):
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"token ids must be an integer tensor of shape (batch, n), got {shape}")
+        n = idx.shape[1]
+        if n == 0:
+            raise ValueError("the input is empty: give at least one token id")
+        if past + n > self.config.block_size:
+            raise ValueError(
+                f"sequence of {past + n} tokens is longer than the model's context "
+                f"block_size={self.config.block_size}. Crop it to the last {self.config.block_size} tokens "
+                f"(idx[:, -{self.config.block_size}:]); utils.generation.generate does this for you."
+            )
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
+            raise ValueError(
+                f"token ids must lie in 0..{self.config.vocab_size - 1} (vocab_size={self.config.vocab_size}); "
+                f"got ids from {int(idx.min())} to {int(idx.max())}. Was the text encoded with another tokenizer?"
+            )
+
+    def forward(self, idx, targets=None, need_weights: bool = False, caches: list[KVCache] | None = None):
+        """idx (batch, n) token ids -> logits (batch, n, vocab_size), and the loss if targets are given.
+
+        need_weights=True also returns each layer's attention weights (batch, heads, n, n) in a list
+        (using the hand-written attention path). caches (one KVCache per layer) lets generation feed
+        only the new tokens: positions continue after what the caches already hold.
+        Returns (logits, loss, weights); loss and weights are None when not asked for.
+        """
+        past = len(caches[0]) if caches else 0
+        self._check_ids(idx, past)
+        n = idx.shape[1]
+        pos = torch.arange(past, past + n, device=idx.device)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
+        all_weights = []
+        for i, block in enumerate(self.blocks):
+            x, weights = block(x, need_weights=need_weights, cache=caches[i] if caches else None)
+            all_weights.append(weights)
+        logits = self.head(self.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss, (all_weights if need_weights else None)
+
+    def new_caches(self) -> list[KVCache]:
+        return [KVCache() for _ in self.blocks]
