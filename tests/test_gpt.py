@@ -189,3 +189,44 @@ def test_checkpoint_from_another_config_is_refused(small_trainer, tmp_path):
         load_weights(other, tmp_path / "ckpt")
     with pytest.raises(FileNotFoundError, match="not a checkpoint folder"):
         load_model(tmp_path / "nothing")
+
+
+def test_trainer_takes_a_saved_tokenizer(tmp_path):
+    from utils.bpe import BPETokenizer
+    from utils.train import load_tokenizer, make_tokenizer
+
+    bpe = BPETokenizer().train(TEXT, 300)
+    bpe.save(tmp_path / "bpe.json")
+    again = make_tokenizer(str(tmp_path / "bpe.json"), TEXT)
+    assert again.encode(TEXT[:200]) == bpe.encode(TEXT[:200])
+    with pytest.raises(ValueError, match="not a tokenizer file"):
+        (tmp_path / "x.json").write_text("{}")
+        load_tokenizer(tmp_path / "x.json")
+
+
+def test_bpe_truncated_equals_training_to_the_smaller_size():
+    from utils.bpe import BPETokenizer
+
+    big = BPETokenizer().train(TEXT, 300)  # this short text allows about 50 merges
+    small = BPETokenizer().train(TEXT, 280)
+    assert len(small.merges) == 24
+    assert big.truncated(280).merges == small.merges
+    assert big.truncated(280).encode(TEXT[:300]) == small.encode(TEXT[:300])
+    with pytest.raises(ValueError, match=f"from 256 to {big.vocab_size}"):
+        big.truncated(big.vocab_size + 1)
+
+
+def test_command_line_train_resume_and_sample(tmp_path, capsys):
+    from utils import sample, train
+
+    out = tmp_path / "run"
+    train.main(["--preset", "tiny", "--out", str(out), "--steps", "10"])
+    assert json.loads((out / "config.json").read_text())["step"] == 10
+    train.main(["--out", str(out), "--resume"])
+    assert json.loads((out / "config.json").read_text())["step"] == PRESETS["tiny"][1]["max_steps"]
+    capsys.readouterr()
+    sample.main(["--checkpoint", str(out), "--prompt", "ROMEO:", "--tokens", "20", "--temperature", "0"])
+    assert capsys.readouterr().out.startswith("ROMEO:")
+    with pytest.raises(SystemExit):
+        sample.main(["--checkpoint", str(out), "--prompt", "€"])
+    assert "not in the vocabulary" in capsys.readouterr().err

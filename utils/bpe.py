@@ -402,6 +402,21 @@ class BPETokenizer:
         self._rebuild()
         return self
 
+    def truncated(self, vocab_size: int) -> BPETokenizer:
+        """The tokenizer made of only the first `vocab_size - 256` merges (special tokens dropped).
+
+        BPE learns merges one after the other, so this is exactly what training to `vocab_size` would
+        have given: one training run yields every smaller vocabulary too.
+        """
+        if not isinstance(vocab_size, int) or not 256 <= vocab_size <= 256 + len(self.merges):
+            raise ValueError(f"vocab_size must be an integer from 256 to {256 + len(self.merges)} "
+                             f"(this tokenizer has {len(self.merges)} merges), got {vocab_size!r}")
+        tok = BPETokenizer()
+        tok.pattern = self.pattern
+        tok.merges = dict(list(self.merges.items())[: vocab_size - 256])
+        tok._rebuild()
+        return tok
+
     # --- special tokens ------------------------------------------------------------------------------
 
     def register_special_tokens(self, tokens: dict[str, int] | Iterable[str]) -> dict[str, int]:

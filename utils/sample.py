@@ -31,7 +31,10 @@ def main(argv=None) -> None:
     if args.prompt == "":
         parser.error("the prompt is empty: give at least one character (the default is a new line)")
     set_seed(args.seed)
-    model, tokenizer = load_model(args.checkpoint, device=args.device)
+    try:
+        model, tokenizer = load_model(args.checkpoint, device=args.device)
+    except (RuntimeError, ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
     device = next(model.parameters()).device
     try:
         ids = tokenizer.encode(args.prompt)

@@ -54,7 +54,7 @@ class TrainConfig:
     eval_iters: int = 20  # batches per loss estimate during training
     final_eval_iters: int = 200  # batches for the last, more precise estimate
     seed: int = 1337
-    tokenizer: str = "char"  # "char" or "bpe"
+    tokenizer: str = "char"  # "char", "bpe", or the path of a tokenizer saved as JSON (e.g. by lesson 01)
     bpe_vocab_size: int = 512
     val_fraction: float = 0.1  # the last 10% of the text is held out
 
@@ -112,7 +112,10 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: t
 
 
 def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512):
-    """The tokenizer a run uses: characters (default) or the byte-level BPE of lesson 01."""
+    """The tokenizer a run uses: characters (default), the byte-level BPE of lesson 01 trained now,
+    or a tokenizer saved earlier (a .json path)."""
+    if str(kind).endswith(".json"):
+        return load_tokenizer(kind)
     if kind == "char":
         from .char_tokenizer import CharTokenizer
 
@@ -123,17 +126,28 @@ def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512):
         tok = BPETokenizer()
         tok.train(text, bpe_vocab_size)
         return tok
-    raise ValueError(f"unknown tokenizer {kind!r}: use 'char' or 'bpe'")
+    raise ValueError(f"unknown tokenizer {kind!r}: use 'char', 'bpe' or the path of a saved tokenizer (.json)")
 
 
-def load_tokenizer(path, kind: str):
-    if kind == "char":
-        from .char_tokenizer import CharTokenizer
-
-        return CharTokenizer.load(path)
+def load_tokenizer(path):
+    """A CharTokenizer or BPETokenizer from its JSON file (the file says which it is)."""
+    from .bpe import FORMAT as BPE_FORMAT
     from .bpe import BPETokenizer
+    from .char_tokenizer import FORMAT as CHAR_FORMAT
+    from .char_tokenizer import CharTokenizer
 
-    return BPETokenizer.load(path)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tokenizer file {path} not found (lesson 01 saves one; or use 'char' / 'bpe')")
+    try:
+        kind = json.loads(path.read_text(encoding="utf-8")).get("format")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        kind = None
+    if kind == CHAR_FORMAT:
+        return CharTokenizer.load(path)
+    if kind == BPE_FORMAT:
+        return BPETokenizer.load(path)
+    raise ValueError(f"{path} is not a tokenizer file of this course (format {kind!r})")
 
 
 @dataclass
@@ -305,7 +319,7 @@ class Trainer:
         meta, folder = read_checkpoint_meta(folder)
         model_config = GPTConfig.from_dict(meta["model"])
         train_config = TrainConfig.from_dict(meta["train"])
-        tokenizer = load_tokenizer(folder / "tokenizer.json", train_config.tokenizer)
+        tokenizer = load_tokenizer(folder / "tokenizer.json")
         trainer = cls(model_config, train_config, device=device, text=text, tokenizer=tokenizer)
         load_weights(trainer.model, folder)
         tensors = load_file(folder / "optimizer.safetensors")
@@ -358,7 +372,7 @@ def load_model(folder, device=None):
     meta, folder = read_checkpoint_meta(folder)
     config = GPTConfig.from_dict(meta["model"])
     model = load_weights(GPT(config), folder).to(get_device(device)).eval()
-    tokenizer = load_tokenizer(folder / "tokenizer.json", meta["train"]["tokenizer"])
+    tokenizer = load_tokenizer(folder / "tokenizer.json")
     return model, tokenizer
 
 
@@ -419,10 +433,18 @@ def main(argv=None) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--steps", type=int, default=None, help="stop after this many more steps (resume later)")
     parser.add_argument("--max-steps", type=int, default=None, help="override the preset's total steps")
-    parser.add_argument("--tokenizer", choices=["char", "bpe"], default=None)
+    parser.add_argument("--tokenizer", default=None,
+                        help="char (default), bpe, or the path of a saved tokenizer .json")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
 
+    try:
+        run(args)
+    except (RuntimeError, ValueError, FileNotFoundError) as error:  # say what is wrong, no traceback
+        parser.exit(2, f"error: {error}\n")
+
+
+def run(args) -> None:
     out = Path(args.out or f"runs/{args.preset}")
     if args.resume:
         trainer = Trainer.load(out, device=args.device)
@@ -442,10 +464,9 @@ def main(argv=None) -> None:
     trainer.fit(steps=args.steps, callback=report)
     trainer.save(out)
     h = trainer.history
-    steps_run = len(h.train_loss)
-    print(f"saved {out}  step {trainer.step}  val loss {h.eval_val[-1]:.4f}  "
-          f"{h.seconds:.1f} s of training ({1000 * h.seconds / max(1, steps_run):.1f} ms/step over this run's "
-          f"{steps_run} logged steps)")
+    print(f"saved {out} at step {trainer.step} of {trainer.train_config.max_steps}; last evaluation at step "
+          f"{h.eval_steps[-1]}: val loss {h.eval_val[-1]:.4f}; {h.seconds:.1f} s of training in all "
+          f"({1000 * h.seconds / max(1, trainer.step):.1f} ms per step, evaluations included)")
     print(f"sample: python -m utils.sample --checkpoint {out} --prompt 'ROMEO:'")
 
 
