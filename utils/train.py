@@ -162,7 +162,8 @@ class History:
 
 def _autocast(device: torch.device):
     """bfloat16 autocast on CUDA cards that support it; full precision everywhere else."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    # including_emulation=False: older cards (T4, V100) only emulate bfloat16, slower than float32.
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -180,7 +181,8 @@ class Trainer:
         self.train_data, self.val_data = ids[:cut], ids[cut:]
         self.model_config = replace(model_config, vocab_size=self.tokenizer.vocab_size)
         self.model = GPT(self.model_config).to(self.device)
-        # Weight decay only on matrices; biases, LayerNorm gains and embeddings' rows of 1-D stay free.
+        # Weight decay on matrices and embedding tables (2-D), not on biases and LayerNorm gains (1-D),
+        # as in nanoGPT: shrinking a gain or a bias towards 0 does not make the model simpler.
         decay = [p for p in self.model.parameters() if p.dim() >= 2]
         no_decay = [p for p in self.model.parameters() if p.dim() < 2]
         self.optimizer = torch.optim.AdamW(
@@ -295,6 +297,9 @@ class Trainer:
         tensors, groups = _optimizer_to_tensors(self.optimizer)
         tensors["rng.batches"] = self.batch_generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():  # dropout on a GPU draws from the CUDA generators
+            for i, state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = state
         save_file(tensors, folder / "optimizer.safetensors")
         self.tokenizer.save(folder / "tokenizer.json")
         meta = {
@@ -326,6 +331,9 @@ class Trainer:
         _optimizer_from_tensors(trainer.optimizer, tensors, meta["optimizer_groups"], trainer.device)
         trainer.batch_generator.set_state(tensors["rng.batches"])
         torch.set_rng_state(tensors["rng.torch"])
+        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
         random.setstate(_python_state_from_json(meta["rng_python"]))
         np.random.set_state(_numpy_state_from_json(meta["rng_numpy"]))
         trainer.step = meta["step"]
@@ -447,14 +455,19 @@ def main(argv=None) -> None:
 def run(args) -> None:
     out = Path(args.out or f"runs/{args.preset}")
     if args.resume:
+        fixed = [f"--{k.replace('_', '-')}" for k in ("max_steps", "tokenizer", "seed") if getattr(args, k) is not None]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} cannot change when resuming: the run continues with the settings "
+                             f"saved in {out}/config.json")
         trainer = Trainer.load(out, device=args.device)
-        print(f"resuming {out} at step {trainer.step}")
+        print(f"resuming {out} at step {trainer.step} of {trainer.train_config.max_steps}")
     else:
         overrides = {k: v for k, v in (("max_steps", args.max_steps), ("tokenizer", args.tokenizer),
                                        ("seed", args.seed)) if v is not None}
         trainer = Trainer.from_preset(args.preset, device=args.device, **overrides)
     cfg = trainer.model_config
-    print(f"preset {args.preset}: {cfg.n_layer} layers, {cfg.n_head} heads, {cfg.n_embd} dims, context "
+    name = "model" if args.resume else f"preset {args.preset}"
+    print(f"{name}: {cfg.n_layer} layers, {cfg.n_head} heads, {cfg.n_embd} dims, context "
           f"{cfg.block_size}, vocab {cfg.vocab_size}, {trainer.model.num_parameters():,} parameters, "
           f"device {trainer.device}")
 

@@ -87,6 +87,13 @@ def difference(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> str | N
         got_f, exp_f = got.detach().double().cpu(), expected.detach().double().cpu()
         if torch.isnan(got_f).any() and not torch.isnan(exp_f).any():
             return "the result contains NaN"
+        if torch.isinf(exp_f).any() or torch.isinf(got_f).any():
+            # -inf marks removed entries (masks, top-k): they must sit in the same places.
+            if not torch.equal(torch.isinf(got_f) & (got_f > 0), torch.isinf(exp_f) & (exp_f > 0)) or \
+                    not torch.equal(torch.isinf(got_f) & (got_f < 0), torch.isinf(exp_f) & (exp_f < 0)):
+                return "the infinite entries (e.g. -inf for removed ones) are not in the expected places"
+            finite = torch.isfinite(exp_f)
+            got_f, exp_f = got_f[finite], exp_f[finite]
         if not torch.allclose(got_f, exp_f, rtol=rtol, atol=atol, equal_nan=True):
             worst = (got_f - exp_f).abs().max().item()
             return f"values differ (largest difference {worst:.3g})"
