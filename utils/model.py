@@ -137,6 +137,8 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())  # .parameters() yields shared tensors once
         if non_embedding:
             n -= self.pos_emb.weight.numel()
+            if not self.config.tie_weights:  # untied, the token table is a pure lookup: leave it out too
+                n -= self.tok_emb.weight.numel()
         return n
 
     def _check_ids(self, idx: torch.Tensor, past: int = 0) -> None:
