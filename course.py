@@ -102,6 +102,8 @@ def quiet_jupyterlab(py: Path) -> None:
 def start(extra: list[str]) -> None:
     setup()
     say(f"starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl+C)")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses without this
     run([str(venv_python()), "-m", "jupyter", "lab", FIRST_NOTEBOOK, *extra])
 
 

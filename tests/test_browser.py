@@ -1,0 +1,253 @@
+"""The course in a real browser: JupyterLab on 127.0.0.1, driven by headless Chromium, with every
+request to anywhere else blocked (a classroom without internet).
+
+For the notebooks that show attention, the test checks in the page itself that the offline views
+drew their SVG lines, that choosing another layer redraws them, and that hovering a token focuses
+its lines; for widgets, that they render and respond. Screenshots go to test-artifacts/ for a
+person to look at. Needs Debian's `chromium` (.ci/run installs it) and the Python `playwright`
+package; never `playwright install`, which downloads a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail("CI needs Debian's chromium for the browser tests (.ci/run installs it)", pytrace=False)
+    pytest.skip("chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab serving a copy of notebooks/ (running them must not touch the repository's files)."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # Keep every cell in the page (JupyterLab otherwise drops cells scrolled out of view).
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    port, token = free_port(), "course-browser-test"
+    env = dict(os.environ, LLM_COURSE_QUICK="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    log = open(root / "jupyter.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         f"--LabApp.user_settings_dir={root / 'settings'}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
+         "--allow-root"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail(f"JupyterLab did not start; see {root / 'jupyter.log'}")
+    yield {"url": url, "token": token, "root": root}
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_notebook(browser, lab, path: str):
+    """A page with the notebook open and its kernel ready; requests off 127.0.0.1 are blocked."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    blocked = []
+
+    def only_local(route):
+        if route.request.url.startswith(lab["url"]) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(600_000)
+    # A fresh workspace per page, so JupyterLab does not restore the tabs of an earlier test.
+    workspace = Path(path).stem.replace("_", "-")
+    page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{path}?reset&token={lab['token']}")
+    page.wait_for_function("""() => {
+        const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+        return w && w.sessionContext && w.content && w.content.model && w.context && w.context.isReady; }""")
+    page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.ready; }")
+    page.blocked = blocked
+    return page
+
+
+def run_all(page) -> list[str]:
+    """Run every cell in the browser; return a description of each error output."""
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    # Done when every code cell has an execution count (or an error stopped the run) and the kernel is idle.
+    page.wait_for_function("""() => {
+        const w = window.jupyterapp.shell.currentWidget, cells = w.content.model.cells;
+        if (w.sessionContext.session.kernel.status !== 'idle') return false;
+        for (let i = 0; i < cells.length; i++) {
+            const c = cells.get(i);
+            if (c.type !== 'code') continue;
+            for (let j = 0; j < c.outputs.length; j++) { if (c.outputs.get(j).type === 'error') return true; }
+            if (c.executionCount === null && c.sharedModel.getSource().trim()) return false;
+        }
+        return true; }""", polling=500)
+    page.wait_for_timeout(1000)  # let the last outputs render
+    return page.evaluate("""() => {
+        const cells = window.jupyterapp.shell.currentWidget.content.model.cells, errors = [];
+        for (let i = 0; i < cells.length; i++) {
+            const c = cells.get(i);
+            if (c.type !== 'code') continue;
+            for (let j = 0; j < c.outputs.length; j++) {
+                const o = c.outputs.get(j);
+                if (o.type === 'error') errors.push(`cell ${i}: ${JSON.stringify(o.toJSON()).slice(0, 300)}`);
+            }
+        }
+        return errors; }""")
+
+
+def check_head_views(page, name: str) -> int:
+    """Every offline head view has lines; another layer redraws them; hovering a token focuses them."""
+    views = page.locator(".llm-attention-view.head-view")
+    count = views.count()
+    assert count > 0, f"{name}: no offline head view in the page"
+    for i in range(count):
+        view = views.nth(i)
+        view.scroll_into_view_if_needed()
+        lines = view.locator(".av-lines path")
+        assert lines.count() > 0, f"{name}: head view {i} drew no lines"
+        before = lines.evaluate_all("ps => ps.map(p => p.getAttribute('d') + p.getAttribute('stroke-width'))")
+        layer = view.locator("select.av-layer")
+        options = layer.locator("option").all_inner_texts()
+        if len(options) > 1:
+            other = options[-1] if layer.input_value() != options[-1] else options[0]
+            layer.select_option(other)
+            page.wait_for_timeout(200)
+            after = lines.evaluate_all("ps => ps.map(p => p.getAttribute('d') + p.getAttribute('stroke-width'))")
+            assert after and after != before, f"{name}: choosing layer {other} did not change head view {i}"
+        tokens = view.locator(".av-tokens text")
+        tokens.nth(tokens.count() - 1).hover()
+        hidden = lines.evaluate_all("ps => ps.filter(p => p.style.display === 'none').length")
+        visible = lines.count() - hidden
+        assert hidden > 0 and visible > 0, f"{name}: hovering a token did not focus its lines in view {i}"
+        page.mouse.move(1, 1)
+        view.screenshot(path=str(ARTIFACTS / f"{name}_head_view_{i}.png"))
+    return count
+
+
+def check_model_views(page, name: str) -> int:
+    views = page.locator(".llm-attention-view.model-view")
+    for i in range(views.count()):
+        paths = views.nth(i).locator("path").count()
+        assert paths > 0, f"{name}: model view {i} drew no lines"
+        views.nth(i).scroll_into_view_if_needed()
+        views.nth(i).screenshot(path=str(ARTIFACTS / f"{name}_model_view_{i}.png"))
+    return views.count()
+
+
+def check_widgets(page, name: str) -> int:
+    """Widgets rendered as live controls (not as their text repr), and a dropdown changes the output."""
+    widgets = page.locator(".jupyter-widgets.widget-dropdown select")
+    count = widgets.count()
+    for i in range(count):
+        box = page.locator(".jupyter-widgets.widget-vbox").filter(has=widgets.nth(i)).last
+        box.scroll_into_view_if_needed()
+        before = box.inner_html()
+        options = widgets.nth(i).locator("option").all_inner_texts()
+        if len(options) < 2:
+            continue
+        widgets.nth(i).select_option(index=1 if widgets.nth(i).input_value() == options[0] else 0)
+        page.wait_for_timeout(1500)
+        assert box.inner_html() != before, f"{name}: changing dropdown {i} did not change the widget's output"
+        box.screenshot(path=str(ARTIFACTS / f"{name}_widget_{i}.png"))
+    return count
+
+
+ATTENTION_NOTEBOOKS = [
+    # (notebook, head views expected, widgets expected)
+    ("notebooks/04_multi_head_attention.ipynb", False, True),
+    ("notebooks/07_generation.ipynb", True, False),
+    ("notebooks/08_bert_finetuning.ipynb", True, False),
+]
+
+
+@pytest.mark.parametrize("path, views, widgets", ATTENTION_NOTEBOOKS, ids=lambda v: Path(str(v)).stem)
+def test_attention_notebook_in_the_browser(browser, lab, path, views, widgets):
+    if not (ROOT / path).exists():
+        pytest.skip(f"{path} not written yet")
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = Path(path).stem
+    page = open_notebook(browser, lab, path)
+    if views:
+        # Saved with its outputs and reopened (no kernel run yet): the stored SVG must show.
+        stored = page.locator(".llm-attention-view svg path").count()
+        assert stored > 0, f"{name}: the stored outputs show no attention lines when the notebook is reopened"
+    errors = run_all(page)
+    assert not errors, f"{name}: cells failed in the browser: {errors}"
+    page.screenshot(path=str(ARTIFACTS / f"{name}_page.png"), full_page=False)
+    if views:
+        assert check_head_views(page, name) >= 1
+        assert check_model_views(page, name) >= 1
+    if widgets:
+        assert check_widgets(page, name) >= 1
+    assert all(not u.startswith(lab["url"]) for u in page.blocked)  # only outside requests were blocked
+    page.context.close()
+
+
+def small_notebook(path: Path, with_view: bool) -> None:
+    cells = [nbformat.v4.new_markdown_cell("A notebook for the browser test's own test.")]
+    if with_view:
+        cells.append(nbformat.v4.new_code_cell(
+            "import torch\nfrom utils.attention_view import head_view\n"
+            "w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]\n"
+            "head_view(w, ['a', 'b', 'c', 'd'])"))
+    kernel = {"name": "llm-course", "display_name": "Python (llm-course)", "language": "python"}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernel}), path)
+
+
+def test_the_view_check_can_fail(browser, lab):
+    """Remove the view's output and the check must fail; put it back and it must pass."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    small_notebook(lab["root"] / "notebooks" / "no_view.ipynb", with_view=False)
+    small_notebook(lab["root"] / "notebooks" / "with_view.ipynb", with_view=True)
+    page = open_notebook(browser, lab, "notebooks/no_view.ipynb")
+    assert run_all(page) == []
+    with pytest.raises(AssertionError, match="no offline head view"):
+        check_head_views(page, "no_view")
+    page.context.close()
+    page = open_notebook(browser, lab, "notebooks/with_view.ipynb")
+    assert run_all(page) == []
+    assert check_head_views(page, "with_view") == 1
+    page.context.close()
