@@ -188,8 +188,12 @@ def check_widgets(page, name: str) -> int:
         options = widgets.nth(i).locator("option").all_inner_texts()
         if len(options) < 2:
             continue
-        widgets.nth(i).select_option(index=1 if widgets.nth(i).input_value() == options[0] else 0)
-        page.wait_for_timeout(1500)
+        current = widgets.nth(i).evaluate("s => s.selectedIndex")
+        widgets.nth(i).select_option(index=1 if current == 0 else 0)
+        for _ in range(40):  # the kernel redraws the picture; give it up to 20 s on a busy machine
+            page.wait_for_timeout(500)
+            if box.inner_html() != before:
+                break
         assert box.inner_html() != before, f"{name}: changing dropdown {i} did not change the widget's output"
         box.screenshot(path=str(ARTIFACTS / f"{name}_widget_{i}.png"))
     return count
