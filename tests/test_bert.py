@@ -1,0 +1,251 @@
+"""Tests for utils/bert.py: the offline BERT loaders, batching, training, prediction, saving, attentions.
+
+The packaged MiniLM is loaded once per module; training is tested on a tiny random BERT so the file
+stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # these tests must never reach the network
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerBase  # noqa: E402
+
+from utils import bert, set_seed  # noqa: E402
+
+TEXTS = ["Free entry in a weekly competition! Text WIN to 80086 now.", "Ok, see you at lunch."]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return bert.load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    set_seed(0)
+    return bert.load_classifier(labels=["ham", "spam"])
+
+
+@pytest.fixture(scope="module")
+def eager_classifier():
+    set_seed(0)
+    return bert.load_classifier(attentions=True)
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make sure the Hub is not asked, even if huggingface_hub was imported before HF_HUB_OFFLINE was set."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True, raising=False)
+    monkeypatch.delenv(bert.BERT_ENV, raising=False)
+
+
+def tiny_model(seed=0, num_labels=2):
+    """A 2-layer BERT with 32-dim vectors on the real vocabulary: trains in a blink."""
+    set_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=num_labels)
+    return BertForSequenceClassification(config)
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def test_loads_offline_with_the_right_classes(tokenizer, classifier):
+    assert isinstance(tokenizer, PreTrainedTokenizerBase)
+    assert type(tokenizer).__name__.startswith("BertTokenizer")
+    assert tokenizer.vocab_size == 30522 and tokenizer.pad_token_id == 0
+    assert isinstance(classifier, BertForSequenceClassification)
+    assert classifier.config.num_labels == 2 and classifier.config.id2label == {0: "ham", 1: "spam"}
+    assert (classifier.config.num_hidden_layers, classifier.config.hidden_size) == (6, 384)
+    assert not classifier.training
+
+
+def test_default_head_has_two_labels(offline):
+    set_seed(0)
+    assert bert.load_classifier().config.num_labels == 2
+
+
+def test_made_up_name_gives_a_helpful_message(offline):
+    name = "no-such-user/made-up-bert-for-the-course"
+    with pytest.raises(bert.ModelNotAvailable) as info:
+        bert.load_classifier(name)
+    message = str(info.value)
+    assert name in message and "HF_HUB_OFFLINE" in message
+    assert "leave the name out" in message and "packaged MiniLM" in message
+    with pytest.raises(bert.ModelNotAvailable, match="made-up-bert"):
+        bert.load_tokenizer(name)
+
+
+def test_the_environment_variable_chooses_the_model(offline, monkeypatch):
+    monkeypatch.setenv(bert.BERT_ENV, "no-such-user/from-the-environment")
+    with pytest.raises(bert.ModelNotAvailable, match="from-the-environment"):
+        bert.load_tokenizer()
+    assert bert.resolve_name("explicit") == "explicit"  # an argument wins over the variable
+
+
+def test_missing_folder_says_it_is_not_a_saved_model(offline, tmp_path):
+    with pytest.raises(bert.ModelNotAvailable, match="no such folder"):
+        bert.load_classifier(tmp_path / "nothing-here")
+    with pytest.raises(bert.ModelNotAvailable, match="exists but is not a saved model"):
+        bert.load_classifier(tmp_path)
+
+
+def test_random_classifier_has_the_same_shape_but_new_weights(classifier):
+    set_seed(0)
+    scratch = bert.random_classifier()
+    assert scratch.config.hidden_size == classifier.config.hidden_size
+    assert bert.count_parameters(scratch) == bert.count_parameters(classifier)
+    word = "bert.embeddings.word_embeddings.weight"
+    assert not torch.equal(scratch.state_dict()[word], classifier.state_dict()[word])
+
+
+# --- batches ---------------------------------------------------------------------------------------
+
+
+def test_pad_batch_pads_to_the_longest_and_masks_the_padding():
+    batch = bert.pad_batch([[101, 7, 102], [101, 102], [101, 5, 6, 8, 102]], pad_id=0)
+    assert batch["input_ids"].shape == (3, 5) and batch["attention_mask"].shape == (3, 5)
+    assert batch["input_ids"][1].tolist() == [101, 102, 0, 0, 0]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+    assert batch["attention_mask"].dtype == torch.long
+
+
+def test_attention_mask_from_ids():
+    ids = torch.tensor([[101, 5, 102, 0], [101, 102, 0, 0]])
+    assert bert.attention_mask_from_ids(ids, 0).tolist() == [[1, 1, 1, 0], [1, 1, 0, 0]]
+
+
+def test_make_batches_dynamic_padding(tokenizer):
+    pairs = [("short", 0), ("a somewhat longer message than the first one", 1), ("mid length text", 0)] * 5
+    batches = bert.make_batches(pairs, tokenizer, batch_size=4)
+    assert [len(b["labels"]) for b in batches] == [4, 4, 4, 3]
+    lengths = [len(ids) for ids in tokenizer([t for t, _ in pairs])["input_ids"]]
+    for i, b in enumerate(batches):
+        n = b["input_ids"].shape[1]
+        assert n == max(lengths[4 * i: 4 * i + 4])  # padded to this batch's longest, not to 128
+        assert b["attention_mask"].sum(1).tolist() == lengths[4 * i: 4 * i + 4]
+        assert (b["input_ids"][b["attention_mask"] == 0] == tokenizer.pad_token_id).all()
+        assert b["labels"].tolist() == [label for _, label in pairs[4 * i: 4 * i + 4]]
+
+
+def test_bucketing_keeps_every_example_once_and_pads_less(tokenizer):
+    pairs = [("word " * (i % 17 + 1), i % 2) for i in range(200)]
+    plain = bert.make_batches(pairs, tokenizer, batch_size=8, shuffle=True, seed=1)
+    bucketed = bert.make_batches(pairs, tokenizer, batch_size=8, shuffle=True, bucket=True, seed=1)
+    padding = [sum(int((b["attention_mask"] == 0).sum()) for b in batches) for batches in (plain, bucketed)]
+    assert padding[1] < padding[0] / 4
+    order = bert.batch_order([len(t) for t, _ in pairs], 8, shuffle=True, bucket=True, seed=1)
+    assert sorted(i for batch in order for i in batch) == list(range(200))
+
+
+def test_max_length_truncates(tokenizer):
+    batch = bert.make_batches([("word " * 500, 1)], tokenizer, max_length=128)[0]
+    assert batch["input_ids"].shape == (1, 128)
+    assert batch["input_ids"][0, -1].item() == tokenizer.sep_token_id  # [SEP] is kept at the end
+
+
+# --- predicting, evaluating, saving ----------------------------------------------------------------
+
+
+def test_predict_returns_labels_and_probabilities(classifier, tokenizer):
+    labels, probs = bert.predict(classifier, tokenizer, TEXTS)
+    assert len(labels) == 2 and set(labels) <= {0, 1}
+    assert probs.shape == (2, 2)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+    assert labels == probs.argmax(-1).tolist()
+    assert bert.predict(classifier, tokenizer, TEXTS[0]).probabilities.shape == (1, 2)
+
+
+def test_evaluate_keeps_the_order_of_the_pairs(classifier, tokenizer):
+    pairs = [(TEXTS[1], 0), (TEXTS[0], 1), ("hi", 0)]
+    result = bert.evaluate(classifier, tokenizer, pairs)
+    one_by_one = torch.cat([bert.predict(classifier, tokenizer, [t]).probabilities for t, _ in pairs])
+    torch.testing.assert_close(result.probabilities, one_by_one, atol=1e-5, rtol=1e-4)
+    assert result.labels == [0, 1, 0] and 0 <= result.accuracy <= 1 and result.loss > 0
+
+
+def test_save_and_load_give_identical_logits(classifier, tokenizer, tmp_path):
+    folder = bert.save_classifier(classifier, tokenizer, tmp_path / "spam-bert")
+    assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
+    again = bert.load_classifier(folder)
+    tokenizer_again = bert.load_tokenizer(folder)
+    assert again.config.id2label == {0: "ham", 1: "spam"}
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    assert torch.equal(batch["input_ids"], tokenizer_again(TEXTS, padding=True, return_tensors="pt")["input_ids"])
+    with torch.no_grad():
+        assert torch.equal(classifier(**batch).logits, again(**batch).logits)
+
+
+# --- attentions ------------------------------------------------------------------------------------
+
+
+def test_attentions_come_back_with_eager(eager_classifier, tokenizer):
+    tokens, weights = bert.attention_weights(eager_classifier, tokenizer, "The animal was tired.")
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert weights.shape == (6, 12, len(tokens), len(tokens))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(6, 12, len(tokens)))
+
+
+def test_attentions_need_eager(classifier, tokenizer):
+    with pytest.raises(ValueError, match="eager"):
+        bert.attention_weights(classifier, tokenizer, "hello")
+
+
+def test_cls_vectors(classifier, tokenizer):
+    vectors = bert.cls_vectors(classifier, tokenizer, TEXTS + ["hi"])
+    assert vectors.shape == (3, 384)
+    batch = tokenizer(["hi"], return_tensors="pt")
+    with torch.no_grad():
+        expected = classifier.bert(**batch).last_hidden_state[0, 0]
+    torch.testing.assert_close(vectors[2], expected, atol=1e-5, rtol=1e-4)
+
+
+# --- training --------------------------------------------------------------------------------------
+
+
+def test_training_learns_a_toy_task(tokenizer):
+    torch.set_num_threads(1)
+    pairs = [("great wonderful film", 1), ("awful boring mess", 0), ("wonderful acting", 1), ("boring plot", 0)] * 8
+    model = tiny_model()
+    before = bert.evaluate(model, tokenizer, pairs).loss
+    history = bert.train_classifier(model, tokenizer, pairs, epochs=10, lr=1e-2, batch_size=8, progress=False)
+    assert history.steps == 40 == history.planned_steps and len(history.losses) == 40
+    assert history.examples == 320 and not history.stopped_by_time and not model.training
+    after = bert.evaluate(model, tokenizer, pairs)
+    assert after.loss < before / 2 and after.accuracy == 1.0
+
+
+def test_training_stops_at_max_steps_and_max_seconds(tokenizer):
+    pairs = [("good", 1), ("bad", 0)] * 16
+    history = bert.train_classifier(tiny_model(), tokenizer, pairs, epochs=5, max_steps=3, batch_size=4,
+                                    progress=False)
+    assert history.steps == 3
+    history = bert.train_classifier(tiny_model(), tokenizer, pairs, max_seconds=0.0, progress=False)
+    assert history.steps == 0 and history.stopped_by_time
+    history = bert.train_classifier(tiny_model(), tokenizer, pairs, max_seconds=60, max_steps=5, batch_size=4,
+                                    val_pairs=pairs[:4], progress=False)
+    assert history.steps == 5 and len(history.val_accuracy) == 1
+
+
+def test_linear_decay():
+    assert [bert.linear_decay(s, 4) for s in range(6)] == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+
+
+def test_mask_tokens_follows_the_bert_recipe(tokenizer):
+    ids = torch.tensor([[tokenizer.cls_token_id] + [2000 + i % 500 for i in range(4000)] + [tokenizer.sep_token_id]])
+    corrupted, labels = bert.mask_tokens(ids, tokenizer, generator=torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    assert not chosen[0, 0] and not chosen[0, -1]  # [CLS] and [SEP] are never chosen
+    assert 0.13 < chosen.float().mean() < 0.17
+    assert torch.equal(labels[chosen], ids[chosen])
+    masked = (corrupted == tokenizer.mask_token_id)[chosen].float().mean()
+    kept = (corrupted == ids)[chosen].float().mean()
+    assert 0.75 < masked < 0.85 and 0.06 < kept < 0.15
+    assert torch.equal(corrupted[~chosen], ids[~chosen])

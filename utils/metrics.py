@@ -1,0 +1,125 @@
+"""Classification metrics, written out so that every number can be checked by hand.
+
+A confusion matrix counts, for every true label (row) and predicted label (column), how many examples
+fell there. With two labels and "positive" = 1 (spam, or a positive review):
+
+                 predicted 0   predicted 1
+    true 0           TN            FP
+    true 1           FN            TP
+
+    accuracy  = (TP + TN) / all                    how often the model is right
+    precision = TP / (TP + FP)                     of the messages flagged as spam, how many are spam
+    recall    = TP / (TP + FN)                     of the spam, how much was caught
+    F1        = 2 * precision * recall / (precision + recall)
+
+A ratio whose denominator is 0 (no positive predictions, say) is defined as 0 here, not NaN, as
+scikit-learn does with zero_division=0: a model that never says "spam" has caught no spam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+
+def confusion_matrix(labels: Sequence[int], predictions: Sequence[int], num_classes: int | None = None) -> np.ndarray:
+    """(num_classes, num_classes) int array: entry [t, p] counts examples with true label t predicted as p."""
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    predictions = np.asarray(predictions, dtype=np.int64).ravel()
+    if labels.shape != predictions.shape:
+        raise ValueError(f"{labels.size} labels but {predictions.size} predictions: they must pair up")
+    if labels.size and min(labels.min(), predictions.min()) < 0:
+        raise ValueError("labels and predictions must be class indices 0, 1, ...")
+    if num_classes is None:
+        num_classes = int(max(labels.max(initial=1), predictions.max(initial=1))) + 1
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else 0.0
+
+
+def accuracy(labels: Sequence[int], predictions: Sequence[int]) -> float:
+    """Share of predictions equal to the label (0.0 for no examples)."""
+    matrix = confusion_matrix(labels, predictions)
+    return _ratio(np.trace(matrix), matrix.sum())
+
+
+class Scores(NamedTuple):
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+
+
+def scores_from_confusion(matrix, positive: int = 1) -> Scores:
+    """Accuracy, and precision, recall and F1 of the `positive` class, from a confusion matrix."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"a confusion matrix is square, got shape {matrix.shape}")
+    tp = matrix[positive, positive]
+    fp = matrix[:, positive].sum() - tp  # predicted positive, but another label
+    fn = matrix[positive, :].sum() - tp  # truly positive, predicted as another label
+    precision = _ratio(tp, tp + fp)
+    recall = _ratio(tp, tp + fn)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    return Scores(_ratio(np.trace(matrix), matrix.sum()), precision, recall, f1)
+
+
+def scores(labels: Sequence[int], predictions: Sequence[int], positive: int = 1) -> Scores:
+    """Accuracy, precision, recall and F1 (of the `positive` class) of predictions against labels."""
+    num_classes = int(max(np.max(labels, initial=1), np.max(predictions, initial=1), positive)) + 1
+    return scores_from_confusion(confusion_matrix(labels, predictions, num_classes), positive)
+
+
+def precision(labels, predictions, positive: int = 1) -> float:
+    return scores(labels, predictions, positive).precision
+
+
+def recall(labels, predictions, positive: int = 1) -> float:
+    return scores(labels, predictions, positive).recall
+
+
+def f1(labels, predictions, positive: int = 1) -> float:
+    return scores(labels, predictions, positive).f1
+
+
+def report(labels, predictions, positive: int = 1, name: str = "") -> str:
+    """One line: accuracy, precision, recall, F1 (in %), and the number of examples."""
+    s = scores(labels, predictions, positive)
+    head = f"{name}: " if name else ""
+    return (f"{head}accuracy {100 * s.accuracy:.2f}% | precision {100 * s.precision:.2f}% | "
+            f"recall {100 * s.recall:.2f}% | F1 {s.f1:.4f} | {len(labels):,} examples")
+
+
+def plot_confusion_matrix(matrix, class_names: Sequence[str] | None = None, ax=None, title: str = "",
+                          cmap: str = "Blues"):
+    """Draw a confusion matrix as a heat map with the count (and row %) written in every cell.
+
+    Rows are true labels, columns predictions, as in `confusion_matrix`. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    n = matrix.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.6 * n + 1.6, 1.4 * n + 1.2))
+    row_share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(row_share, cmap=cmap, vmin=0, vmax=1)  # colour by share of the row, so rare classes show too
+    for t in range(n):
+        for p in range(n):
+            dark = row_share[t, p] > 0.5
+            ax.text(p, t, f"{matrix[t, p]:,}\n({100 * row_share[t, p]:.1f}%)", ha="center", va="center",
+                    color="white" if dark else "black", fontsize=11)
+    ax.set_xticks(range(n), names)
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    return ax
