@@ -104,7 +104,10 @@ def start(extra: list[str]) -> None:
     say(f"starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl+C)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses without this
-    run([str(venv_python()), "-m", "jupyter", "lab", FIRST_NOTEBOOK, *extra])
+    # The course folder is the root (so lessons/ and data/ are visible and the notebooks' links to
+    # ../lessons work); the browser opens on the first notebook.
+    run([str(venv_python()), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}",
+         f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}", *extra])
 
 
 def test(extra: list[str]) -> None:
