@@ -73,6 +73,8 @@ from pathlib import Path
 
 import regex  # the `regex` package: unlike `re`, it knows \p{L} (any letter) and possessive quantifiers
 
+from .char_tokenizer import read_tokenizer_file
+
 # How GPT-2 cut text into chunks: contractions, words, numbers, punctuation, each with an optional
 # leading space, and runs of whitespace.
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -561,16 +563,7 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
         """Read a tokenizer written by `save`; it encodes exactly as the saved one did."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path} is not a BPETokenizer file: it is not JSON ({e})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = data.get("format") if isinstance(data, dict) else None
-            hint = f" (it says it is a {found!r} file)" if found else ""
-            raise ValueError(f"{path} is not a BPETokenizer file{hint}; write one with BPETokenizer.save")
-        if data.get("version") != VERSION:
-            raise ValueError(f"{path} has version {data.get('version')!r}; this code reads version {VERSION}")
+        data = read_tokenizer_file(path, FORMAT, VERSION, "BPETokenizer")
         if data.get("pattern") is not None and data["pattern"] not in PATTERNS:
             raise ValueError(f"{path} names an unknown pattern {data['pattern']!r}")
         tok = cls()

@@ -27,6 +27,24 @@ FORMAT = "utils.char_tokenizer.CharTokenizer"  # written into saved files so loa
 VERSION = 1
 
 
+def read_tokenizer_file(path: str | Path, fmt: str, version: int, name: str) -> dict:
+    """The JSON of a saved tokenizer, after checking it is a `name` file of the right version.
+
+    Shared by CharTokenizer.load and BPETokenizer.load, so both explain a wrong file the same way.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a {name} file: it is not JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        found = data.get("format") if isinstance(data, dict) else None
+        hint = f" (it says it is a {found!r} file)" if found else ""
+        raise ValueError(f"{path} is not a {name} file{hint}; write one with {name}.save")
+    if data.get("version") != version:
+        raise ValueError(f"{path} has version {data.get('version')!r}; this code reads version {version}")
+    return data
+
+
 class CharTokenizer:
     """Maps each character of a fixed vocabulary to an integer id and back."""
 
@@ -95,16 +113,7 @@ class CharTokenizer:
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
         """Read a tokenizer written by `save`."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path} is not a CharTokenizer file: it is not JSON ({e})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = data.get("format") if isinstance(data, dict) else None
-            hint = f" (it says it is a {found!r} file)" if found else ""
-            raise ValueError(f"{path} is not a CharTokenizer file{hint}; write one with CharTokenizer.save")
-        if data.get("version") != VERSION:
-            raise ValueError(f"{path} has version {data.get('version')!r}; this code reads version {VERSION}")
+        data = read_tokenizer_file(path, FORMAT, VERSION, "CharTokenizer")
         return cls(data["chars"])
 
     def __repr__(self) -> str:
