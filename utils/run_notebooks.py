@@ -1,0 +1,84 @@
+"""Run course notebooks top to bottom in full mode and store their outputs (for maintainers).
+
+    python -m utils.run_notebooks notebooks/08_bert_finetuning.ipynb [more.ipynb ...]
+    python -m utils.run_notebooks --clear-only notebooks/07_generation.ipynb
+
+Each notebook runs in a fresh `llm-course` kernel with quick mode off and the network libraries
+told to stay offline, exactly what a learner gets; the outputs are written back into the file.
+Then the outputs of cells tagged `online-only` are removed: those cells draw with JavaScript that a
+package fetches from the internet (bertviz), so a stored copy would show an empty box offline and
+would put another project's JavaScript into this repository. Last, if a solutions notebook was run,
+the student copies are regenerated (utils.make_exercises).
+
+On a busy machine set OMP_NUM_THREADS=1: two torch threads competing with other programs for two
+cores can be many times slower than one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ONLINE_ONLY_TAG = "online-only"
+KERNEL_NAME = "llm-course"
+
+
+def clear_online_only(nb) -> int:
+    """Empty the outputs of the cells tagged online-only; returns how many cells were cleared."""
+    cleared = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and ONLINE_ONLY_TAG in cell.get("metadata", {}).get("tags", []):
+            if cell.outputs:
+                cleared += 1
+            cell.outputs = []
+    return cleared
+
+
+def run_notebook(path: Path, timeout: int = 3600) -> float:
+    """Execute one notebook in place (full mode); returns the seconds it took."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ.pop("LLM_COURSE_QUICK", None)  # full mode: the stored outputs are those of a real run
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    started = time.perf_counter()
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    clear_online_only(nb)
+    nbformat.write(nb, path)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--clear-only", action="store_true",
+                        help="do not run anything; only remove the outputs of cells tagged online-only")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        raise SystemExit(f"no such notebook: {', '.join(missing)}")
+    for path in args.notebooks:
+        if args.clear_only:
+            import nbformat
+
+            nb = nbformat.read(path, as_version=4)
+            print(f"{path}: cleared {clear_online_only(nb)} online-only output(s)", flush=True)
+            nbformat.write(nb, path)
+        else:
+            print(f"{path}: running in full mode ...", flush=True)
+            print(f"{path}: done in {run_notebook(path):.0f} s", flush=True)
+    if not args.clear_only and any("solutions" in p.parts for p in args.notebooks):
+        from . import make_exercises
+
+        make_exercises.main([])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
