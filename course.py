@@ -99,8 +99,23 @@ def quiet_jupyterlab(py: Path) -> None:
     (settings / "overrides.json").write_text(json.dumps(overrides, indent=2) + "\n")
 
 
+def trust_notebooks(py: Path) -> None:
+    """Mark the course's notebooks as trusted by this user (`jupyter trust`).
+
+    JupyterLab strips the HTML outputs of a notebook it has not seen run (scripts, and the SVG of
+    the offline attention views), so without this a lesson opened before running shows empty boxes
+    where its stored pictures are. These notebooks come with the course the user installed; a
+    notebook from anywhere else stays untrusted until it is run.
+    """
+    notebooks = [str(p) for p in sorted((ROOT / "notebooks").glob("**/*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
+    if notebooks:
+        subprocess.run([str(py), "-m", "jupyter", "trust", *notebooks], cwd=ROOT, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def start(extra: list[str]) -> None:
     setup()
+    trust_notebooks(venv_python())
     say(f"starting JupyterLab at {FIRST_NOTEBOOK} (stop it with Ctrl+C)")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
         extra = [*extra, "--allow-root"]  # containers often run as root; JupyterLab refuses without this

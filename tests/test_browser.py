@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from pathlib import Path
 
 import nbformat
@@ -53,7 +52,13 @@ def lab(tmp_path_factory):
     # Keep every cell in the page (JupyterLab otherwise drops cells scrolled out of view).
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = free_port(), "course-browser-test"
-    env = dict(os.environ, LLM_COURSE_QUICK="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    # A data dir of its own, so the trust database the test writes is not the user's.
+    env = dict(os.environ, LLM_COURSE_QUICK="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               JUPYTER_DATA_DIR=str(root / "data"))
+    # As `course.py start` does: the course's own notebooks are trusted, so their stored outputs
+    # (the views' SVG and script) show when a notebook is opened before anything is run.
+    subprocess.run([sys.executable, "-m", "jupyter", "trust", *map(str, sorted(root.glob("notebooks/**/*.ipynb")))],
+                   env=env, check=True, capture_output=True)
     log = open(root / "jupyter.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
@@ -71,7 +76,7 @@ def lab(tmp_path_factory):
     else:
         server.kill()
         pytest.fail(f"JupyterLab did not start; see {root / 'jupyter.log'}")
-    yield {"url": url, "token": token, "root": root}
+    yield {"url": url, "token": token, "root": root, "env": env}
     server.terminate()
     server.wait(timeout=30)
     log.close()
@@ -200,11 +205,24 @@ def check_widgets(page, name: str) -> int:
     return count
 
 
+def assert_stored_views_show(page, name: str, timeout_ms: int = 30_000) -> None:
+    """The views stored in the file draw their lines before any cell has run."""
+    try:
+        page.wait_for_selector(".llm-attention-view svg path", state="attached", timeout=timeout_ms)
+    except playwright_api.TimeoutError:
+        pass
+    stored = page.locator(".llm-attention-view svg path").count()
+    assert stored > 0, (f"{name}: the attention views stored in the notebook do not show when it is opened "
+                        "(an untrusted notebook's HTML is sanitized: is it trusted?)")
+    page.locator(".llm-attention-view.head-view").first.screenshot(path=str(ARTIFACTS / f"{name}_stored_view.png"))
+
+
 ATTENTION_NOTEBOOKS = [
     # (notebook, head views expected, widgets expected)
     ("notebooks/04_multi_head_attention.ipynb", False, True),
     ("notebooks/07_generation.ipynb", True, False),
     ("notebooks/08_bert_finetuning.ipynb", True, False),
+    ("notebooks/09_reading_attention.ipynb", True, False),
 ]
 
 
@@ -217,16 +235,7 @@ def test_attention_notebook_in_the_browser(browser, lab, path, views, widgets):
     page = open_notebook(browser, lab, path)
     if views:
         # Saved with its outputs and reopened (no kernel run yet): the stored SVG must show.
-        try:
-            page.wait_for_selector(".llm-attention-view svg path", state="attached", timeout=30_000)
-        except playwright_api.TimeoutError:
-            pass
-        stored = page.locator(".llm-attention-view svg path").count()
-        if stored == 0:
-            # Known gap: JupyterLab sanitizes the HTML outputs of an untrusted (reopened) notebook and the
-            # SVG does not survive; trusting the course's notebooks at set-up is the planned fix.
-            warnings.warn(f"{name}: stored attention views do not show in the reopened, untrusted notebook",
-                          stacklevel=1)
+        assert_stored_views_show(page, name)
     errors = run_all(page)
     assert not errors, f"{name}: cells failed in the browser: {errors}"
     page.screenshot(path=str(ARTIFACTS / f"{name}_page.png"), full_page=False)
@@ -239,13 +248,24 @@ def test_attention_notebook_in_the_browser(browser, lab, path, views, widgets):
     page.context.close()
 
 
-def small_notebook(path: Path, with_view: bool) -> None:
+def small_notebook(path: Path, with_view: bool, stored: bool = False) -> None:
+    """A one-cell notebook; with_view draws a head view, stored=True also stores its output."""
     cells = [nbformat.v4.new_markdown_cell("A notebook for the browser test's own test.")]
     if with_view:
-        cells.append(nbformat.v4.new_code_cell(
+        cell = nbformat.v4.new_code_cell(
             "import torch\nfrom utils.attention_view import head_view\n"
             "w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]\n"
-            "head_view(w, ['a', 'b', 'c', 'd'])"))
+            "head_view(w, ['a', 'b', 'c', 'd'])")
+        if stored:
+            import torch
+
+            from utils.attention_view import head_view_html
+
+            w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]
+            cell.outputs = [nbformat.v4.new_output("execute_result", execution_count=1,
+                                                   data={"text/html": head_view_html(w, list("abcd"))})]
+            cell.execution_count = 1
+        cells.append(cell)
     kernel = {"name": "llm-course", "display_name": "Python (llm-course)", "language": "python"}
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernel}), path)
 
@@ -263,4 +283,20 @@ def test_the_view_check_can_fail(browser, lab):
     page = open_notebook(browser, lab, "notebooks/with_view.ipynb")
     assert run_all(page) == []
     assert check_head_views(page, "with_view") == 1
+    page.context.close()
+
+
+def test_stored_views_need_a_trusted_notebook(browser, lab):
+    """An untrusted notebook's stored view is sanitized away (the check fails); trusted, it shows."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = lab["root"] / "notebooks" / "stored_view.ipynb"
+    small_notebook(path, with_view=True, stored=True)
+    page = open_notebook(browser, lab, "notebooks/stored_view.ipynb")
+    with pytest.raises(AssertionError, match="do not show when it is opened"):
+        assert_stored_views_show(page, "stored_view_untrusted")
+    page.context.close()
+    subprocess.run([sys.executable, "-m", "jupyter", "trust", str(path)], env=lab["env"], check=True,
+                   capture_output=True)
+    page = open_notebook(browser, lab, "notebooks/stored_view.ipynb")
+    assert_stored_views_show(page, "stored_view_trusted")
     page.context.close()

@@ -39,3 +39,26 @@ def test_install_fingerprint_changes_with_the_requirements(tmp_path, monkeypatch
     assert course.install_fingerprint() == before
     (tmp_path / "requirements.txt").write_text("torch==2.13.0\nnumpy==2.4.6\n")
     assert course.install_fingerprint() != before
+
+
+def test_start_trusts_the_course_notebooks_so_stored_views_show(tmp_path, monkeypatch):
+    """JupyterLab sanitizes the stored HTML of untrusted notebooks; `start` signs the course's own."""
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    course = load_course()
+    (tmp_path / "notebooks" / "solutions").mkdir(parents=True)
+    lesson, solution = tmp_path / "notebooks" / "01_x.ipynb", tmp_path / "notebooks" / "solutions" / "01_x.ipynb"
+    for path in (lesson, solution):
+        cell = nbformat.v4.new_code_cell("1", execution_count=1, outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/html": "<svg><path d='M0 0L1 1'/></svg>"})])
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    data_dir = tmp_path / "jupyter-data"  # not the user's trust database
+    data_dir.mkdir()
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    notary = NotebookNotary(data_dir=str(data_dir))
+    assert not notary.check_signature(nbformat.read(lesson, as_version=4))
+    course.trust_notebooks(course.venv_python())
+    for path in (lesson, solution):
+        assert NotebookNotary(data_dir=str(data_dir)).check_signature(nbformat.read(path, as_version=4)), path
