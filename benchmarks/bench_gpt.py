@@ -4,9 +4,13 @@
     python benchmarks/bench_gpt.py --only kv       # just the KV-cache speed-up (under a minute)
     python benchmarks/bench_gpt.py --only quick    # the cpu-quick preset
     python benchmarks/bench_gpt.py --only 5min     # the cpu-5min preset
+    python benchmarks/bench_gpt.py --only step     # our training step against a minimal yardstick
 
 1. cpu-quick (nanoGPT's CPU recipe): milliseconds per training step and the final validation loss
    (200 batches). nanoGPT's own code on this 2-core machine: about 35 ms per step, val loss 1.87.
+   Machines and their load vary, so the step is also timed against a yardstick on the spot
+   (`--only step`): a minimal GPT of the same shape written the way nanoGPT writes it (one fused
+   q/k/v matmul, no checks, no hooks), trained with the same optimizer on the same batch.
 2. cpu-5min: the validation loss reached and the wall-clock time.
 3. KV cache: tokens per second generating 500 new tokens with and without the cache, greedy, on
    a model of the cpu-quick width with a context long enough to hold them (1,024).
@@ -21,6 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +46,62 @@ def bench_preset(name: str) -> None:
     h = trainer.history
     print(f"[{name}] {1000 * h.seconds / trainer.step:.1f} ms per step (evaluations included), "
           f"{wall:.0f} s wall in all, final val loss {h.eval_val[-1]:.4f} (200 batches)", flush=True)
+
+
+class _YardstickBlock(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d, bias=False), nn.LayerNorm(d, bias=False)
+        self.qkv, self.out = nn.Linear(d, 3 * d, bias=False), nn.Linear(d, d, bias=False)
+        self.fc, self.proj = nn.Linear(d, 4 * d, bias=False), nn.Linear(4 * d, d, bias=False)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        q, k, v = (t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+                   for t in self.qkv(self.ln1(x)).split(d, dim=2))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, n, d)
+        x = x + self.out(y)
+        return x + self.proj(F.gelu(self.fc(self.ln2(x))))
+
+
+class Yardstick(nn.Module):
+    """The cpu-quick GPT stripped to the bone, for timing only (same shapes, same FLOPs)."""
+
+    def __init__(self, vocab: int = 65, context: int = 64, layers: int = 4, heads: int = 4, d: int = 128):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(context, d)
+        self.blocks = nn.Sequential(*[_YardstickBlock(d, heads) for _ in range(layers)])
+        self.ln, self.head = nn.LayerNorm(d, bias=False), nn.Linear(d, vocab, bias=False)
+        self.head.weight = self.tok.weight
+
+    def forward(self, idx, targets):
+        logits = self.head(self.ln(self.blocks(self.tok(idx) + self.pos(torch.arange(idx.shape[1])))))
+        return None, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+def bench_step(steps: int = 150, rounds: int = 3) -> None:
+    """ms per training step (forward, backward, clipping, AdamW) of our GPT and of the yardstick,
+    alternated in rounds so that a change in the machine's load hits both alike."""
+    torch.manual_seed(0)
+    x, y = torch.randint(65, (12, 64)), torch.randint(65, (12, 64))
+    models = {"utils.model.GPT": GPT(GPTConfig()), "yardstick": Yardstick()}
+    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-3, betas=(0.9, 0.99)) for k, m in models.items()}
+    times = {k: [] for k in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            for i in range(steps + 10):
+                if i == 10:  # the first steps warm up allocators and caches
+                    t0 = time.perf_counter()
+                _, loss = model(x, y)[:2]
+                optimizers[name].zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizers[name].step()
+            times[name].append(1000 * (time.perf_counter() - t0) / steps)
+    ours, yardstick = (min(times[k]) for k in models)
+    print(f"\n[step] cpu-quick shapes, {torch.get_num_threads()} threads, best of {rounds} rounds of {steps} steps: "
+          f"ours {ours:.1f} ms, yardstick {yardstick:.1f} ms, ratio {ours / yardstick:.2f}", flush=True)
 
 
 @torch.no_grad()
@@ -65,10 +127,12 @@ def bench_kv(n_new: int = 500, repeats: int = 3) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["quick", "5min", "kv"], default=None)
+    parser.add_argument("--only", choices=["quick", "5min", "kv", "step"], default=None)
     args = parser.parse_args()
     if args.only in (None, "kv"):
         bench_kv()
+    if args.only in (None, "step"):
+        bench_step()
     if args.only in (None, "quick"):
         bench_preset("cpu-quick")
     if args.only in (None, "5min"):
