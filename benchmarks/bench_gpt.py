@@ -1,6 +1,6 @@
 """Measure the GPT targets of lessons 05-07 on this machine and print the figures.
 
-    python benchmarks/bench_gpt.py                 # all three (about 8 minutes on 2 cores)
+    python benchmarks/bench_gpt.py                 # everything (about 15 minutes on 2 idle cores)
     python benchmarks/bench_gpt.py --only kv       # just the KV-cache speed-up (under a minute)
     python benchmarks/bench_gpt.py --only quick    # the cpu-quick preset
     python benchmarks/bench_gpt.py --only 5min     # the cpu-5min preset
