@@ -1,0 +1,303 @@
+"""Tests for utils/head_scores.py: head scores on hand-made attention maps, and head ablation on our GPT."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from utils import head_scores as hs
+from utils.model import GPT, GPTConfig
+
+
+def previous_token_map(n: int) -> torch.Tensor:
+    """Exactly a previous-token head: token i puts all its weight on i - 1; token 0 on itself."""
+    w = torch.zeros(n, n, dtype=torch.float64)
+    w[0, 0] = 1.0
+    for i in range(1, n):
+        w[i, i - 1] = 1.0
+    return w
+
+
+def random_maps(*shape: int, seed: int = 0, causal: bool = False) -> torch.Tensor:
+    """Random attention maps (..., n, n): each row a softmax of random scores."""
+    scores = 2 * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if causal:
+        n = shape[-1]
+        scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
+    return scores.softmax(-1)
+
+
+# --- scores on hand-made maps ---------------------------------------------------------------------
+
+
+def test_a_previous_token_head_scores_one_as_previous_and_low_on_everything_else():
+    w = previous_token_map(6)
+    assert hs.previous_token_score(w).item() == 1.0
+    assert hs.next_token_score(w).item() == 0.0
+    assert hs.self_score(w).item() == pytest.approx(1 / 6)  # only token 0, which has no previous token
+    assert hs.score_to_positions(w, 0).item() == pytest.approx(2 / 6)  # tokens 0 and 1 look at position 0
+    assert hs.attention_entropy(w).item() == 0.0  # every row is one-hot
+
+
+def test_next_and_self_heads_score_one_on_their_own_function():
+    n = 5
+    following = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n - 1):
+        following[i, i + 1] = 1.0
+    following[n - 1, n - 1] = 1.0
+    assert hs.next_token_score(following).item() == 1.0
+    assert hs.previous_token_score(following).item() == 0.0
+    itself = torch.eye(n, dtype=torch.float64)
+    assert hs.self_score(itself).item() == 1.0
+    assert hs.previous_token_score(itself).item() == 0.0 and hs.next_token_score(itself).item() == 0.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 9), offset=st.integers(-8, 8), seed=st.integers(0, 10_000))
+def test_offset_score_equals_a_loop(n, offset, seed):
+    if abs(offset) >= n:
+        return
+    w = random_maps(n, n, seed=seed)
+    pairs = [(i, i + offset) for i in range(n) if 0 <= i + offset < n]
+    expected = sum(w[i, j].item() for i, j in pairs) / len(pairs)
+    assert hs.offset_score(w, offset).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_scores_keep_the_leading_dims_and_score_every_head_on_its_own():
+    w = random_maps(3, 4, 7, 7, seed=1)  # (layers, heads, n, n)
+    scores = hs.previous_token_score(w)
+    assert scores.shape == (3, 4)
+    assert scores[2, 1].item() == pytest.approx(hs.previous_token_score(w[2, 1]).item(), rel=1e-12)
+    for fn in (hs.self_score, hs.next_token_score, hs.attention_entropy):
+        assert fn(w).shape == (3, 4)
+    assert hs.score_to_positions(w, [0, -1]).shape == (3, 4)
+
+
+def test_a_list_of_per_layer_tensors_gives_the_same_scores_as_the_stacked_tensor():
+    w = random_maps(2, 3, 5, 5, seed=2)
+    as_list = [w[layer][None] for layer in range(2)]  # each (1, heads, n, n), as the models return them
+    assert torch.equal(hs.as_weights(as_list), w)
+    assert torch.equal(hs.previous_token_score(as_list), hs.previous_token_score(w))
+    assert torch.equal(hs.attention_entropy([w[0], w[1]]), hs.attention_entropy(w))
+
+
+def test_score_to_positions_accepts_ints_negative_ints_and_bool_masks():
+    n = 5
+    uniform = torch.full((n, n), 1 / n, dtype=torch.float64)
+    assert hs.score_to_positions(uniform, 0).item() == pytest.approx(1 / n)
+    assert hs.score_to_positions(uniform, [0, -1]).item() == pytest.approx(2 / n)
+    mask = torch.tensor([True, False, True, True, False])
+    assert hs.score_to_positions(uniform, mask).item() == pytest.approx(3 / n)
+    w = previous_token_map(n)
+    # Only query 1 looks at position 0 (query 0 looks at itself, also position 0).
+    assert hs.score_to_positions(w, 0, queries=[1, 2]).item() == pytest.approx(0.5)
+
+
+def test_score_to_targets_with_previous_positions_is_the_previous_token_score():
+    w = random_maps(2, 3, 6, 6, seed=3)
+    targets = [-1] + list(range(5))
+    assert torch.allclose(hs.score_to_targets(w, targets), hs.previous_token_score(w))
+    assert torch.allclose(hs.score_to_targets(w, torch.tensor(targets)), hs.previous_token_score(w))
+    own = [None, None, 0, 0, 3, 3]  # e.g. the last space before each character
+    expected = (w[..., 2, 0] + w[..., 3, 0] + w[..., 4, 3] + w[..., 5, 3]) / 4
+    assert torch.allclose(hs.score_to_targets(w, own), expected)
+
+
+def test_entropy_is_log_k_for_a_row_spread_evenly_over_k_tokens():
+    n = 8
+    uniform = torch.full((n, n), 1 / n, dtype=torch.float64)
+    assert hs.attention_entropy(uniform).item() == pytest.approx(math.log(n))
+    causal_uniform = torch.ones(n, n, dtype=torch.float64).tril()
+    causal_uniform /= causal_uniform.sum(-1, keepdim=True)
+    expected = sum(math.log(i + 1) for i in range(n)) / n
+    assert hs.attention_entropy(causal_uniform).item() == pytest.approx(expected)
+    assert not torch.isnan(hs.attention_entropy(previous_token_map(4))).any()
+
+
+def test_pattern_correlation_equals_numpy_and_ignores_scale():
+    a, b = random_maps(6, 6, seed=4), random_maps(6, 6, seed=5)
+    expected = np.corrcoef(a.numpy().ravel(), b.numpy().ravel())[0, 1]
+    assert hs.pattern_correlation(a, b).item() == pytest.approx(expected, rel=1e-10)
+    assert hs.pattern_correlation(a, a).item() == pytest.approx(1.0)
+    assert hs.pattern_correlation(a, 3 * a + 0.5).item() == pytest.approx(1.0)
+    assert hs.pattern_correlation(previous_token_map(6), previous_token_map(6).T).item() < 0.1
+
+
+def test_pattern_correlation_per_head_and_with_a_mask():
+    a, b = random_maps(2, 3, 5, 5, seed=6), random_maps(2, 3, 5, 5, seed=7)
+    r = hs.pattern_correlation(a, b)
+    assert r.shape == (2, 3)
+    assert r[1, 2].item() == pytest.approx(hs.pattern_correlation(a[1, 2], b[1, 2]).item(), rel=1e-12)
+    mask = torch.zeros(5, 5, dtype=torch.bool)
+    mask[1:-1, 1:-1] = True
+    inner = np.corrcoef(a[0, 0, 1:-1, 1:-1].numpy().ravel(), b[0, 0, 1:-1, 1:-1].numpy().ravel())[0, 1]
+    assert hs.pattern_correlation(a, b, mask=mask)[0, 0].item() == pytest.approx(inner, rel=1e-10)
+
+
+def test_norm_weighted_scales_each_column_by_the_length_of_its_vector():
+    w = random_maps(4, 4, seed=8)
+    vectors = torch.randn(4, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    moved = hs.norm_weighted(w, vectors)
+    for i in range(4):
+        for j in range(4):
+            # ||alpha_ij f(x_j)||, computed as the norm of the scaled vector itself
+            assert moved[i, j].item() == pytest.approx((w[i, j] * vectors[j]).norm().item(), rel=1e-12)
+    same_length = vectors / vectors.norm(dim=-1, keepdim=True)
+    assert torch.allclose(hs.row_shares(hs.norm_weighted(w, same_length)), w)
+    assert torch.allclose(hs.row_shares(moved).sum(-1), torch.ones(4, dtype=torch.float64))
+
+
+def test_top_heads_are_sorted_best_first():
+    scores = torch.tensor([[0.1, 0.9, 0.3], [0.5, float("nan"), 0.7]])
+    assert [(layer, head) for layer, head, _ in hs.top_heads(scores, 3)] == [(0, 1), (1, 2), (1, 0)]
+    assert hs.top_heads(scores, 1)[0][2] == pytest.approx(0.9)
+
+
+# --- clear errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (torch.rand(4, 5), "two equal dims"),
+        (torch.rand(5), "two equal dims"),
+        (torch.randn(4, 4), "must be >= 0|sum to 1"),
+        (torch.full((3, 3), 0.5), "sum to 1"),
+        ([torch.rand(2, 2, 4, 4).softmax(-1)], "batch of 2"),
+        ([torch.rand(2, 4, 4).softmax(-1), torch.rand(2, 5, 5).softmax(-1)], "same shape"),
+        ([torch.rand(4, 4).softmax(-1)], "heads, n, n"),
+        ([None], "None"),
+        ([], "empty"),
+        ("weights", "expected a tensor"),
+    ],
+)
+def test_bad_weights_raise_a_value_error_that_names_the_problem(bad, message):
+    with pytest.raises(ValueError, match=message):
+        hs.previous_token_score(bad)
+
+
+def test_bad_arguments_raise_value_errors():
+    w = random_maps(5, 5, seed=10)
+    with pytest.raises(ValueError, match="offset"):
+        hs.offset_score(w, 5)
+    with pytest.raises(ValueError, match=r"0\.\.4"):
+        hs.score_to_positions(w, [7])
+    with pytest.raises(ValueError, match=r"shape \(5,\)"):
+        hs.score_to_positions(w, torch.tensor([True, False]))
+    with pytest.raises(ValueError, match="one key position per query"):
+        hs.score_to_targets(w, [0, 1])
+    with pytest.raises(ValueError, match="same shape"):
+        hs.pattern_correlation(w, random_maps(4, 4, seed=11))
+    with pytest.raises(ValueError, match="vectors must have shape"):
+        hs.norm_weighted(w, torch.randn(4, 3))
+    with pytest.raises(ValueError, match="layers, heads"):
+        hs.top_heads(torch.rand(5))
+
+
+# --- ablation on our GPT ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gpt_and_batches():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=12, n_layer=2, n_head=4, n_embd=16)).eval()
+    # Larger output projections than the initialisation gives, so that every head matters visibly.
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.out_proj.weight.normal_(0, 0.3)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randint(11, (3, 12), generator=g), torch.randint(11, (3, 12), generator=g)) for _ in range(2)]
+    return model, batches
+
+
+def test_ablating_a_head_changes_the_loss_and_leaving_the_block_restores_it_exactly(gpt_and_batches):
+    model, batches = gpt_and_batches
+    before = hs.mean_loss(model, batches)
+    with hs.ablate_head(model, 1, 2):
+        ablated = hs.mean_loss(model, batches)
+    after = hs.mean_loss(model, batches)
+    assert ablated != before
+    assert after == before
+    assert not model.blocks[1].attn.out_proj._forward_pre_hooks  # the hook is gone
+
+
+def test_ablation_equals_zeroing_the_heads_columns_of_the_output_projection(gpt_and_batches):
+    model, batches = gpt_and_batches
+    layer, head = 0, 3
+    d_head = model.blocks[layer].attn.d_head
+    edited = copy.deepcopy(model)
+    with torch.no_grad():  # an independent way to remove the head: W^O no longer reads its features
+        edited.blocks[layer].attn.out_proj.weight[:, head * d_head:(head + 1) * d_head] = 0
+    with hs.ablate_head(model, layer, head):
+        ablated = hs.mean_loss(model, batches)
+    assert ablated == pytest.approx(hs.mean_loss(edited, batches), abs=1e-6)
+
+
+def test_ablation_losses_tries_every_head_once(gpt_and_batches):
+    model, batches = gpt_and_batches
+    losses = hs.ablation_losses(model, batches)
+    assert losses.shape == (2, 4)
+    with hs.ablate_head(model, 1, 0):
+        assert losses[1, 0].item() == pytest.approx(hs.mean_loss(model, batches), rel=1e-6)
+    assert len(set(losses.flatten().tolist())) == 8  # each head removed makes its own difference
+
+
+def test_the_hook_is_removed_even_when_the_block_raises(gpt_and_batches):
+    model, _ = gpt_and_batches
+    with pytest.raises(RuntimeError, match="inside"), hs.ablate_head(model, 0, 0):
+        raise RuntimeError("inside")
+    assert not model.blocks[0].attn.out_proj._forward_pre_hooks
+
+
+def test_mean_loss_keeps_the_training_mode(gpt_and_batches):
+    model, batches = gpt_and_batches
+    model.train()
+    hs.mean_loss(model, batches)
+    assert model.training
+    model.eval()
+
+
+def test_bad_heads_and_models_raise_value_errors(gpt_and_batches):
+    model, batches = gpt_and_batches
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1"), hs.ablate_head(model, 2, 0):
+        pass
+    with pytest.raises(ValueError, match=r"head must be in 0\.\.3"), hs.ablate_head(model, 0, 4):
+        pass
+    with pytest.raises(ValueError, match="course's GPT"), hs.ablate_head(torch.nn.Linear(2, 2), 0, 0):
+        pass
+    with pytest.raises(ValueError, match="no batches"):
+        hs.mean_loss(model, [])
+
+
+# --- the exercise checks of lesson 09 (they live here with the module they teach) -----------------
+
+
+def test_the_lesson_09_checks_pass_right_answers_and_name_the_usual_mistakes():
+    from utils.checks import CheckFailed
+    from utils.checks.reading_attention import check_norm_shares, check_pattern_correlation, check_previous_token_score
+
+    check_previous_token_score(lambda w: hs.previous_token_score(w).item())
+    check_pattern_correlation(lambda a, b: hs.pattern_correlation(a, b).item())
+    check_norm_shares(lambda w, v: hs.row_shares(hs.norm_weighted(w, v)))
+
+    with pytest.raises(CheckFailed, match="not over all n rows"):
+        check_previous_token_score(lambda w: torch.diagonal(w, -1).sum().item() / w.shape[0])
+    with pytest.raises(CheckFailed, match=r"its previous token is w\[i, i - 1\]"):
+        check_previous_token_score(lambda w: (torch.diagonal(w, 1).sum() / (len(w) - 1)).item())
+    cosine = lambda a, b: (a.flatten() @ b.flatten() / (a.norm() * b.norm())).item()  # noqa: E731
+    with pytest.raises(CheckFailed, match="cosine similarity"):
+        check_pattern_correlation(cosine)
+    with pytest.raises(CheckFailed, match="expected one number"):
+        check_pattern_correlation(lambda a, b: torch.corrcoef(a))
+    with pytest.raises(CheckFailed, match="not its square"):
+        check_norm_shares(lambda w, v: hs.row_shares(w * v.norm(dim=-1)[None] ** 2))
+    with pytest.raises(CheckFailed, match="divide by the row's total"):
+        check_norm_shares(lambda w, v: w * v.norm(dim=-1)[None])
+    with pytest.raises(CheckFailed, match="not written yet"):
+        check_norm_shares(lambda w, v: (_ for _ in ()).throw(NotImplementedError()))
