@@ -163,8 +163,9 @@ def check_head_views(page, name: str) -> int:
             page.wait_for_timeout(200)
             after = lines.evaluate_all("ps => ps.map(p => p.getAttribute('d') + p.getAttribute('stroke-width'))")
             assert after and after != before, f"{name}: choosing layer {other} did not change head view {i}"
-        tokens = view.locator(".av-tokens text")
-        tokens.nth(tokens.count() - 1).hover()
+        # Hover over the last query token: a query's weights sum to 1, so it always has lines (a key
+        # token, such as [SEP] in a previous-token head, may receive none).
+        view.locator('.av-tokens text[data-side="q"]').last.hover()
         hidden = lines.evaluate_all("ps => ps.filter(p => p.style.display === 'none').length")
         visible = lines.count() - hidden
         assert hidden > 0 and visible > 0, f"{name}: hovering a token did not focus its lines in view {i}"
