@@ -413,18 +413,28 @@ class Evaluation(NamedTuple):
 
 
 @torch.no_grad()
-def _logits(model, tokenizer, texts, batch_size: int, max_length: int) -> torch.Tensor:
-    """Logits for texts in their own order; batches of similar length are used for speed."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+def _per_text(module, tokenizer, texts, batch_size: int, max_length: int, width: int, pick) -> torch.Tensor:
+    """pick(module's output) for every text, (len(texts), width), in the texts' own order.
+
+    Batches of similar length are used for speed (bucketing cannot hurt here: nothing is learned).
+    The module is in eval mode meanwhile and is put back in the mode it was in.
+    """
+    device = next(module.parameters()).device
+    was_training = module.training
+    module.eval()
     ids = encode_texts(tokenizer, texts, max_length)
-    out = torch.empty(len(texts), model.config.num_labels)
+    out = torch.empty(len(texts), width)
     for index in batch_order([len(s) for s in ids], batch_size, bucket=True):
         batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
-        out[index] = model(**_to(batch, device)).logits.float().cpu()
-    model.train(was_training)
+        out[index] = pick(module(**_to(batch, device))).float().cpu()
+    module.train(was_training)
     return out
+
+
+def _logits(model, tokenizer, texts, batch_size: int, max_length: int) -> torch.Tensor:
+    """Logits for texts in their own order."""
+    return _per_text(model, tokenizer, texts, batch_size, max_length, model.config.num_labels,
+                     lambda output: output.logits)
 
 
 def evaluate(model, tokenizer, pairs, batch_size: int = 64, max_length: int = MAX_LENGTH) -> Evaluation:
@@ -478,16 +488,8 @@ def cls_vectors(model, tokenizer, texts: list[str], batch_size: int = 64,
                 max_length: int = MAX_LENGTH) -> torch.Tensor:
     """The last layer's vector of the [CLS] token for each text: (n, hidden_size), in the texts' order."""
     encoder = _encoder(model)
-    device = next(encoder.parameters()).device
-    was_training = encoder.training
-    encoder.eval()
-    ids = encode_texts(tokenizer, texts, max_length)
-    out = torch.empty(len(texts), encoder.config.hidden_size)
-    for index in batch_order([len(s) for s in ids], batch_size, bucket=True):
-        batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
-        out[index] = encoder(**_to(batch, device)).last_hidden_state[:, 0].float().cpu()
-    encoder.train(was_training)
-    return out
+    return _per_text(encoder, tokenizer, texts, batch_size, max_length, encoder.config.hidden_size,
+                     lambda output: output.last_hidden_state[:, 0])
 
 
 @torch.no_grad()
