@@ -127,17 +127,24 @@ def small_trainer():
     return build
 
 
-def test_training_lowers_the_loss(small_trainer):
-    trainer = small_trainer()
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_training_lowers_the_loss(small_trainer, optimizer):
+    trainer = small_trainer(optimizer=optimizer)
     history = trainer.fit(progress=False)
     assert history.eval_val[-1] < history.eval_val[0] - 0.5
 
 
-def test_resume_is_exact(small_trainer, tmp_path):
-    straight = small_trainer()
+def test_unknown_optimizer_is_refused(small_trainer):
+    with pytest.raises(ValueError, match="'adamw' or 'muon'"):
+        small_trainer(optimizer="sgd")
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_is_exact(small_trainer, tmp_path, optimizer):
+    straight = small_trainer(optimizer=optimizer)
     straight.fit(progress=False)
 
-    first = small_trainer()
+    first = small_trainer(optimizer=optimizer)
     first.fit(steps=13, progress=False)
     first.save(tmp_path / "ckpt")
     del first
