@@ -11,7 +11,7 @@
    Machines and their load vary, so the step is also timed against a yardstick on the spot
    (`--only step`): a minimal GPT of the same shape written the way nanoGPT writes it (one fused
    q/k/v matmul, no checks, no hooks) with AdamW set up as nanoGPT does on a CPU, against our model
-   with the optimizer our trainer builds, on the same batch.
+   with the optimizer our trainer builds, on the same batch, the two taking turns step by step.
 2. cpu-5min: the validation loss reached and the wall-clock time (Muon, 96 dims, 4,500 steps).
 3. KV cache: tokens per second generating 500 new tokens with and without the cache, greedy, on
    a model of the cpu-quick width with a context long enough to hold them (1,024).
@@ -81,9 +81,11 @@ class Yardstick(nn.Module):
         return None, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
-def bench_step(steps: int = 150, rounds: int = 3) -> None:
-    """ms per training step (forward, backward, clipping, AdamW) of our GPT and of the yardstick,
-    alternated in rounds so that a change in the machine's load hits both alike."""
+def bench_step(steps: int = 600, warmup: int = 20) -> None:
+    """ms per training step (forward, backward, clipping, optimizer) of our GPT and of the yardstick.
+
+    The two take turns step by step, so that a change in the machine's speed (which on a shared machine
+    can move by a third within a minute) hits both alike; the ratio is what to read."""
     torch.manual_seed(0)
     x, y = torch.randint(65, (12, 64)), torch.randint(65, (12, 64))
     models = {"utils.model.GPT": GPT(GPTConfig()), "yardstick": Yardstick()}
@@ -94,20 +96,19 @@ def bench_step(steps: int = 150, rounds: int = 3) -> None:
         # ... and AdamW as nanoGPT sets it up on a CPU (the fused kernel only on CUDA)
         "yardstick": torch.optim.AdamW(models["yardstick"].parameters(), lr=1e-3, betas=(0.9, 0.99), fused=False),
     }
-    times = {k: [] for k in models}
-    for _ in range(rounds):
+    seconds = dict.fromkeys(models, 0.0)
+    for i in range(warmup + steps):  # the first steps warm up allocators and caches
         for name, model in models.items():
-            for i in range(steps + 10):
-                if i == 10:  # the first steps warm up allocators and caches
-                    t0 = time.perf_counter()
-                _, loss = model(x, y)[:2]
-                optimizers[name].zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizers[name].step()
-            times[name].append(1000 * (time.perf_counter() - t0) / steps)
-    ours, yardstick = (min(times[k]) for k in models)
-    print(f"\n[step] cpu-quick shapes, {torch.get_num_threads()} threads, best of {rounds} rounds of {steps} steps: "
+            t0 = time.perf_counter()
+            _, loss = model(x, y)[:2]
+            optimizers[name].zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizers[name].step()
+            if i >= warmup:
+                seconds[name] += time.perf_counter() - t0
+    ours, yardstick = (1000 * seconds[k] / steps for k in models)
+    print(f"\n[step] cpu-quick shapes, {torch.get_num_threads()} threads, {steps} steps each, taking turns: "
           f"ours {ours:.1f} ms, yardstick {yardstick:.1f} ms, ratio {ours / yardstick:.2f}", flush=True)
 
 
