@@ -1,6 +1,8 @@
-"""Exercise checks: `from utils.checks import check_softmax`, then `check_softmax(softmax)`.
+"""Exercise checks: each lesson's checks live in their own module, imported from there, e.g.
+`from utils.checks.training import check_lr_at`, then `check_lr_at(my_lr_at)`.
 
-Each lesson's checks live in their own module; they are all re-exported here.
+Only the shared machinery (core) and lesson 00's two checks are re-exported here, because lesson 00
+introduces checks with the shortest import: `from utils.checks import check_softmax`.
 """
 
 from .core import Case, CheckFailed, difference, run_cases
