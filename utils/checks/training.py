@@ -99,3 +99,41 @@ def check_training_step(training_step) -> None:
                 raise CheckFailed(f"with clip={clip}: after two steps, parameter {name} differs from the "
                                   f"reference step's.\n  {hint}")
     print("✓ training_step: the weights move exactly as the reference step moves them (2 clip settings).")
+
+
+def check_muon_update(muon_update) -> None:
+    """Exercise 6.4: one Muon update of one weight matrix, compared with utils.muon.Muon."""
+    from ..muon import Muon
+
+    def reference(weight, grad, momentum, lr, beta, weight_decay):
+        w = torch.nn.Parameter(weight.clone())
+        w.grad = grad.clone()
+        opt = Muon([{"params": [w], "use_muon": True}], lr=lr, weight_decay=weight_decay, momentum=beta)
+        opt.state[w]["momentum"] = momentum.clone()
+        opt.step()
+        return w.detach(), opt.state[w]["momentum"]
+
+    gen = torch.Generator().manual_seed(6)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen)
+
+    run_cases(
+        "muon_update",
+        muon_update,
+        reference,
+        [
+            Case((rand(6, 6), rand(6, 6), torch.zeros(6, 6), 0.01, 0.9, 0.0),
+                 hint="Start from the momentum: m = beta * momentum + grad, and return it with the new weights."),
+            Case((rand(6, 6), rand(6, 6), rand(6, 6), 0.01, 0.95, 0.0),
+                 hint="Nesterov: orthogonalize grad + beta * m (with the new m), not m alone."),
+            Case((rand(4, 10), rand(4, 10), rand(4, 10), 0.02, 0.9, 0.0),
+                 hint="The step is scaled by 0.2 * sqrt(max(rows, cols)): the larger side of the matrix."),
+            Case((rand(10, 4), rand(10, 4), rand(10, 4), 0.02, 0.9, 0.0),
+                 hint="A tall matrix: the scale still uses the larger side, max(rows, cols)."),
+            Case((rand(5, 8), rand(5, 8), rand(5, 8), 0.05, 0.9, 0.1),
+                 hint="Weight decay shrinks the old weights: weight * (1 - lr * weight_decay), then the step."),
+        ],
+        hint="m = beta * momentum + grad; o = orthogonalize(grad + beta * m); "
+             "new weight = weight * (1 - lr * weight_decay) - lr * 0.2 * sqrt(max(rows, cols)) * o.",
+    )
