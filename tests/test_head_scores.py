@@ -301,3 +301,22 @@ def test_the_lesson_09_checks_pass_right_answers_and_name_the_usual_mistakes():
         check_norm_shares(lambda w, v: w * v.norm(dim=-1)[None])
     with pytest.raises(CheckFailed, match="not written yet"):
         check_norm_shares(lambda w, v: (_ for _ in ()).throw(NotImplementedError()))
+
+
+def test_per_layer_reads_what_models_return_and_refuses_what_would_mix_texts():
+    w = random_maps(2, 3, 4, 4, seed=3).double()
+    batch = torch.stack([w, w.flip(-1)], dim=1)  # (layers, batch=2, heads, n, n)
+    layers = hs.per_layer([batch[0], batch[1]], batch_index=1)
+    assert [tuple(a.shape) for a in layers] == [(3, 4, 4)] * 2
+    assert torch.equal(layers[0], w[0].flip(-1)) and layers[0].dtype == torch.float64
+    assert torch.equal(torch.stack(hs.per_layer([w[0][None], w[1][None]])), w)
+    with pytest.raises(ValueError, match="batch of 2 texts"):
+        hs.per_layer([batch[0], batch[1]])
+    with pytest.raises(ValueError, match="layer 1 has no attention weights"):
+        hs.per_layer([w[0], None])
+    with pytest.raises(ValueError, match="same shape"):
+        hs.per_layer([w[0], w[1][:2]])
+    with pytest.raises(ValueError, match=r"layer 0: expected .* got \(3, 4, 5\)"):
+        hs.per_layer([torch.rand(3, 4, 5)])
+    with pytest.raises(ValueError, match="non-empty list"):
+        hs.per_layer([])

@@ -23,6 +23,8 @@ import uuid
 
 import torch
 
+from .head_scores import per_layer
+
 # One colour per head (cycled), readable on white.
 HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a"]
@@ -33,23 +35,8 @@ def _as_array(attentions, batch_index: int = 0) -> list:
     """attentions -> nested list [layer][head][query][key] of floats rounded to 3 digits."""
     if isinstance(attentions, torch.Tensor):
         attentions = [attentions]
-    if not isinstance(attentions, (list, tuple)) or not attentions:
-        raise ValueError("attentions must be a non-empty list or tuple with one tensor per layer")
-    layers = []
-    for i, a in enumerate(attentions):
-        if a is None:
-            raise ValueError(f"layer {i} has no attention weights (None). Ask the model for them: our GPT with "
-                             "need_weights=True; a Hugging Face model loaded with attn_implementation='eager' "
-                             "and called with output_attentions=True.")
-        a = torch.as_tensor(a).detach().float().cpu()
-        if a.dim() == 4:
-            a = a[batch_index]
-        if a.dim() != 3 or a.shape[1] != a.shape[2]:
-            raise ValueError(f"layer {i}: expected (batch, heads, n, n) or (heads, n, n), got {tuple(a.shape)}")
-        layers.append(a)
+    layers = [a.float() for a in per_layer(attentions, batch_index)]
     n = layers[0].shape[-1]
-    if any(a.shape != layers[0].shape for a in layers):
-        raise ValueError("every layer must have the same number of heads and tokens")
     return [[[[round(float(w), 3) for w in row] for row in head] for head in layer] for layer in layers], n
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "as_weights",
+    "per_layer",
     "offset_score",
     "previous_token_score",
     "next_token_score",
@@ -63,6 +64,36 @@ def _floating(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype == torch.float64 else t.float()
 
 
+def per_layer(attentions, batch_index: int | None = None) -> list[torch.Tensor]:
+    """What a model returns, one tensor per layer, as a list of (heads, n, n) tensors (detached, on the CPU).
+
+    Each layer's tensor is (batch, heads, n, n) or (heads, n, n). batch_index picks one text of a batch;
+    with None only a batch of one is accepted, so that a score never mixes texts silently.
+    Used by as_weights here and by the pictures of utils.attention_view.
+    """
+    if not isinstance(attentions, (list, tuple)) or not attentions:
+        raise ValueError("attentions must be a non-empty list or tuple with one tensor per layer")
+    layers = []
+    for i, a in enumerate(attentions):
+        if a is None:
+            raise ValueError(f"layer {i} has no attention weights (None). Ask the model for them: our GPT with "
+                             "need_weights=True; a Hugging Face model loaded with attn_implementation='eager' "
+                             "and called with output_attentions=True.")
+        a = torch.as_tensor(a).detach().cpu()
+        if a.dim() == 4:
+            if batch_index is None and a.shape[0] != 1:
+                raise ValueError(f"layer {i} holds a batch of {a.shape[0]} texts, shape {tuple(a.shape)}; "
+                                 "score one text at a time: pass [a[b] for a in attentions] for text b")
+            a = a[batch_index or 0]
+        if a.dim() != 3 or a.shape[1] != a.shape[2]:
+            raise ValueError(f"layer {i}: expected (batch, heads, n, n) or (heads, n, n), got {tuple(a.shape)}")
+        layers.append(a)
+    if any(a.shape != layers[0].shape for a in layers):
+        shapes = sorted({tuple(a.shape) for a in layers})
+        raise ValueError(f"every layer must have the same shape (heads, n, n); got {shapes}")
+    return layers
+
+
 def as_weights(attentions, check_rows: bool = True) -> torch.Tensor:
     """Attention weights as one float tensor (..., n, n), e.g. (layers, heads, n, n).
 
@@ -72,26 +103,7 @@ def as_weights(attentions, check_rows: bool = True) -> torch.Tensor:
     softmax and maps cut out of a bigger one.
     """
     if isinstance(attentions, (list, tuple)):
-        if not attentions:
-            raise ValueError("attentions is an empty list: give one tensor per layer")
-        layers = []
-        for i, a in enumerate(attentions):
-            if a is None:
-                raise ValueError(f"layer {i} has no attention weights (None): ask the model for them "
-                                 "(our GPT: need_weights=True; Hugging Face: output_attentions=True with "
-                                 "eager attention)")
-            a = torch.as_tensor(a)
-            if a.dim() == 4:
-                if a.shape[0] != 1:
-                    raise ValueError(f"layer {i} holds a batch of {a.shape[0]} texts, shape {tuple(a.shape)}; "
-                                     "score one text at a time: pass [a[b] for a in attentions] for text b")
-                a = a[0]
-            if a.dim() != 3:
-                raise ValueError(f"layer {i}: expected (1, heads, n, n) or (heads, n, n), got {tuple(a.shape)}")
-            layers.append(a)
-        if any(a.shape != layers[0].shape for a in layers):
-            shapes = sorted({tuple(a.shape) for a in layers})
-            raise ValueError(f"every layer must have the same shape (heads, n, n); got {shapes}")
+        layers = per_layer(attentions)
         weights = torch.stack(layers)
     elif isinstance(attentions, torch.Tensor):
         weights = attentions
