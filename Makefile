@@ -11,4 +11,4 @@ test:       ## python3 course.py test
 	python3 course.py test
 
 exercises:  ## regenerate the student copies from the solutions
-	.venv/bin/python -m utils.make_exercises
+	.venv/bin/python -m utils.course.make_exercises

@@ -25,11 +25,13 @@ KERNEL_NAME = "llm-course"
 FIRST_NOTEBOOK = "notebooks/00_start_here.ipynb"
 # The exact checks CI runs; the README shows the same lines.
 LINT = ["-m", "ruff", "check", "course.py", "utils", "tests", "benchmarks", "notebooks"]
-PYTEST = ["-m", "pytest", "--nbval", "tests", "notebooks"]
+# Two workers, one per core; each notebook's cells stay together in one kernel (conftest.py's groups).
+PYTEST = ["-m", "pytest", "--nbval", "-n", "2", "--dist", "loadgroup", "tests", "notebooks"]
 TEST_ENV = {
-    "LLM_COURSE_QUICK": "1",  # every long step shrinks (utils.quick_mode)
-    "HF_HUB_OFFLINE": "1",  # nothing may reach the network
+    "LLM_COURSE_QUICK": "1",  # every long step shrinks (utils.course.mode.quick_mode)
+    "HF_HUB_OFFLINE": "1",  # nothing may reach the network (conftest.py also blocks it)
     "TRANSFORMERS_OFFLINE": "1",
+    "OMP_NUM_THREADS": "1",  # one torch thread per worker: two workers on two cores, none waiting
 }
 
 

@@ -115,7 +115,7 @@ def bench_step(steps: int = 600, warmup: int = 20) -> None:
 @torch.no_grad()
 def bench_kv(n_new: int = 500, repeats: int = 3) -> None:
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=65, block_size=1024, n_layer=4, n_head=4, n_embd=128)).eval()
+    model = GPT(GPTConfig(vocab_size=65, context_length=1024, n_layer=4, n_head=4, n_embd=128)).eval()
     start = torch.zeros(1, 1, dtype=torch.long)
     rates = {}
     for use_cache in (True, False):

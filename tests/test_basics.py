@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import utils
-from utils import device as device_module
+from utils.course import device as device_module
 
 
 def test_auto_device_is_the_best_available():

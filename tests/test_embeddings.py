@@ -91,7 +91,7 @@ def test_sinusoidal_bad_input(n, d, error):
 
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
 def test_module_shapes(kind):
-    emb = TokenAndPositionEmbedding(vocab_size=11, d_model=6, max_len=9, kind=kind)
+    emb = TokenAndPositionEmbedding(vocab_size=11, d_model=6, context_length=9, kind=kind)
     ids = torch.randint(0, 11, (3, 5))
     assert emb(ids).shape == (3, 5, 6)
     assert emb(ids[0]).shape == (5, 6)  # a single sequence without a batch dim
@@ -101,7 +101,7 @@ def test_module_shapes(kind):
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
 def test_module_is_token_row_plus_position_row(kind):
     torch.manual_seed(0)
-    emb = TokenAndPositionEmbedding(vocab_size=7, d_model=4, max_len=6, kind=kind)
+    emb = TokenAndPositionEmbedding(vocab_size=7, d_model=4, context_length=6, kind=kind)
     ids = torch.tensor([[3, 0, 3, 6], [1, 1, 2, 5]])
     out = emb(ids)
     for b in range(2):
@@ -113,7 +113,7 @@ def test_module_is_token_row_plus_position_row(kind):
 
 
 def test_sinusoidal_module_uses_the_formula_and_trains_no_positions():
-    emb = TokenAndPositionEmbedding(vocab_size=5, d_model=8, max_len=12, kind="sinusoidal")
+    emb = TokenAndPositionEmbedding(vocab_size=5, d_model=8, context_length=12, kind="sinusoidal")
     torch.testing.assert_close(emb.positions(12), sinusoidal_positions(12, 8))
     assert emb.position is None
     assert sum(p.numel() for p in emb.parameters()) == 5 * 8  # only the token table
@@ -121,7 +121,7 @@ def test_sinusoidal_module_uses_the_formula_and_trains_no_positions():
 
 
 def test_learned_module_parameters_and_gradients():
-    emb = TokenAndPositionEmbedding(vocab_size=5, d_model=8, max_len=12, kind="learned")
+    emb = TokenAndPositionEmbedding(vocab_size=5, d_model=8, context_length=12, kind="learned")
     assert sum(p.numel() for p in emb.parameters()) == 5 * 8 + 12 * 8
     emb(torch.tensor([[4, 4, 1]])).sum().backward()
     # Only the rows that were used get a gradient: tokens 4 and 1, positions 0..2.
@@ -134,7 +134,7 @@ def test_learned_module_parameters_and_gradients():
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
 def test_start_offset_equals_the_matching_slice(kind):
     torch.manual_seed(0)
-    emb = TokenAndPositionEmbedding(vocab_size=9, d_model=4, max_len=8, kind=kind)
+    emb = TokenAndPositionEmbedding(vocab_size=9, d_model=4, context_length=8, kind=kind)
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     full = emb(ids)
     torch.testing.assert_close(emb(ids[:, 3:], start=3), full[:, 3:])
@@ -142,21 +142,21 @@ def test_start_offset_equals_the_matching_slice(kind):
 
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
 def test_max_len_tokens_fit(kind):
-    emb = TokenAndPositionEmbedding(vocab_size=3, d_model=4, max_len=5, kind=kind)
+    emb = TokenAndPositionEmbedding(vocab_size=3, d_model=4, context_length=5, kind=kind)
     assert emb(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 5, 4)
 
 
 @pytest.mark.parametrize("kind", ["learned", "sinusoidal"])
 def test_too_long_a_sequence_is_a_clear_error(kind):
-    emb = TokenAndPositionEmbedding(vocab_size=3, d_model=4, max_len=5, kind=kind)
-    with pytest.raises(ValueError, match="max_len=5"):
+    emb = TokenAndPositionEmbedding(vocab_size=3, d_model=4, context_length=5, kind=kind)
+    with pytest.raises(ValueError, match="context_length=5"):
         emb(torch.zeros(1, 6, dtype=torch.long))
-    with pytest.raises(ValueError, match="max_len=5"):
+    with pytest.raises(ValueError, match="context_length=5"):
         emb(torch.zeros(1, 2, dtype=torch.long), start=4)
 
 
 def test_ids_out_of_range_are_a_clear_error():
-    emb = TokenAndPositionEmbedding(vocab_size=10, d_model=4, max_len=8)
+    emb = TokenAndPositionEmbedding(vocab_size=10, d_model=4, context_length=8)
     with pytest.raises(ValueError, match=r"0\.\.9.*got ids from 0 to 10"):
         emb(torch.tensor([[0, 10]]))
     with pytest.raises(ValueError, match="got ids from -1"):
@@ -167,13 +167,13 @@ def test_ids_out_of_range_are_a_clear_error():
     "ids", [torch.tensor([[0.0, 1.0]]), torch.tensor([[True, False]]), [[0, 1]]], ids=["float", "bool", "list"]
 )
 def test_ids_must_be_an_integer_tensor(ids):
-    emb = TokenAndPositionEmbedding(vocab_size=10, d_model=4, max_len=8)
+    emb = TokenAndPositionEmbedding(vocab_size=10, d_model=4, context_length=8)
     with pytest.raises(TypeError, match="integer tensor"):
         emb(ids)
 
 
 def test_ids_must_be_1d_or_2d():
-    emb = TokenAndPositionEmbedding(vocab_size=10, d_model=4, max_len=8)
+    emb = TokenAndPositionEmbedding(vocab_size=10, d_model=4, context_length=8)
     with pytest.raises(ValueError, match=r"\(batch, n\)"):
         emb(torch.zeros(2, 2, 2, dtype=torch.long))
 
@@ -184,16 +184,16 @@ def test_ids_must_be_1d_or_2d():
         (dict(kind="rotary"), "kind must be one of"),
         (dict(kind="sinusoidal", d_model=5), "even d_model"),
         (dict(vocab_size=0), "vocab_size"),
-        (dict(max_len=-3), "max_len"),
+        (dict(context_length=-3), "context_length"),
         (dict(d_model=2.0), "d_model"),
     ],
 )
 def test_bad_construction_is_a_clear_error(kwargs, match):
-    args = dict(vocab_size=10, d_model=4, max_len=8) | kwargs
+    args = dict(vocab_size=10, d_model=4, context_length=8) | kwargs
     with pytest.raises(ValueError, match=match):
         TokenAndPositionEmbedding(**args)
 
 
 def test_module_moves_with_to():
-    emb = TokenAndPositionEmbedding(vocab_size=4, d_model=4, max_len=3, kind="sinusoidal").to(torch.float64)
+    emb = TokenAndPositionEmbedding(vocab_size=4, d_model=4, context_length=3, kind="sinusoidal").to(torch.float64)
     assert emb(torch.tensor([0, 1])).dtype == torch.float64

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from utils import make_exercises
+from utils.course import make_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
@@ -39,7 +39,7 @@ def test_there_are_exercises():
 
 def test_student_copies_are_up_to_date():
     stale = make_exercises.build(check_only=True)
-    assert not stale, f"out of date: {stale}; run `python -m utils.make_exercises`"
+    assert not stale, f"out of date: {stale}; run `python -m utils.course.make_exercises`"
 
 
 def test_student_copy_holds_no_solution():
@@ -52,14 +52,32 @@ def test_student_copy_holds_no_solution():
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_passes_every_check(path):
-    nb = execute(path)
+    """Every solution's check cells store their success line, and nbval (strict) proves it on each run.
+
+    nbval executes the solution notebooks (they are under notebooks/) and compares every check cell's
+    output with the stored one, so a solution that stopped passing fails there. This test makes sure
+    that comparison covers the checks: each check cell stores a "✓" line, no cell stores an error, and
+    no check cell hides its output from nbval.
+    """
+    nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not errors(cell), f"{path.name}: cell failed: {cell.source[:80]!r}\n{errors(cell)}"
+            assert not errors(cell), f"{path.name}: a cell stores an error: {cell.source[:80]!r}"
     checks = [c for c in nb.cells if is_check_cell(c)]
     for cell in checks:
         printed = "".join(o.get("text", "") for o in cell.outputs)
-        assert "✓" in printed, f"{path.name}: check printed no success line: {cell.source!r}"
+        assert "✓" in printed, f"{path.name}: check stores no success line (re-run it): {cell.source!r}"
+        assert not any(marker in cell.source for marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")), (
+            f"{path.name}: a check cell must be compared by nbval: {cell.source!r}")
+
+
+def test_nbval_runs_the_solutions():
+    """The guarantee above holds only while nbval collects notebooks/solutions: keep it so."""
+    import tomllib
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "notebooks" in options["testpaths"]
+    assert "notebooks/solutions" not in options["addopts"] and "--ignore=notebooks/exercises" in options["addopts"]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)

@@ -1,19 +1,22 @@
 """The GPT, generation with and without the KV cache, and exact resume of training."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from utils.checkpoint import load_model, load_weights, tokenizer_from_file
 from utils.generation import generate, next_token, top_k_filter, top_p_filter
 from utils.model import GPT, GPTConfig
-from utils.train import PRESETS, TrainConfig, Trainer, get_batch, load_model, lr_at
+from utils.train import PRESETS, TrainConfig, Trainer, get_batch, lr_at, make_tokenizer
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
 
 
 def tiny(**kw):
-    base = dict(vocab_size=20, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    base = dict(vocab_size=20, context_length=16, n_layer=2, n_head=2, n_embd=16)
     base.update(kw)
     torch.manual_seed(0)
     return GPT(GPTConfig(**base)).eval()
@@ -41,13 +44,13 @@ def test_parameter_count_formula():
     model = tiny(bias=False)
     c = model.config
     per_block = 4 * c.n_embd ** 2 + 8 * c.n_embd ** 2 + 2 * c.n_embd  # attention + MLP + two LayerNorm gains
-    expected = c.vocab_size * c.n_embd + c.block_size * c.n_embd + c.n_layer * per_block + c.n_embd
+    expected = c.vocab_size * c.n_embd + c.context_length * c.n_embd + c.n_layer * per_block + c.n_embd
     assert model.num_parameters() == expected
 
 
 def test_clear_errors():
     model = tiny()
-    with pytest.raises(ValueError, match="longer than the model's context block_size=16"):
+    with pytest.raises(ValueError, match="longer than the model's context context_length=16"):
         model(torch.zeros(1, 17, dtype=torch.long))
     with pytest.raises(ValueError, match="token ids must lie in 0..19"):
         model(torch.tensor([[3, 25]]))
@@ -83,7 +86,7 @@ def test_long_prompt_is_cropped_or_refused():
     model = tiny()
     prompt = torch.randint(0, 20, (1, 40))
     assert generate(model, prompt, 3).shape == (1, 43)
-    with pytest.raises(ValueError, match="block_size=16"):
+    with pytest.raises(ValueError, match="context_length=16"):
         generate(model, prompt, 3, crop_prompt=False)
 
 
@@ -187,11 +190,10 @@ def test_checkpoint_is_safetensors_and_json_and_loads_for_generation(small_train
 
 
 def test_checkpoint_from_another_config_is_refused(small_trainer, tmp_path):
-    from utils.train import load_weights
-
     trainer = small_trainer(max_steps=1)
     trainer.save(tmp_path / "ckpt")
-    other = GPT(GPTConfig(vocab_size=trainer.model_config.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=48))
+    other = GPT(GPTConfig(vocab_size=trainer.model_config.vocab_size, context_length=32, n_layer=2, n_head=2,
+                          n_embd=48))
     with pytest.raises(ValueError, match="made for another model configuration"):
         load_weights(other, tmp_path / "ckpt")
     with pytest.raises(FileNotFoundError, match="not a checkpoint folder"):
@@ -200,7 +202,6 @@ def test_checkpoint_from_another_config_is_refused(small_trainer, tmp_path):
 
 def test_trainer_takes_a_saved_tokenizer(tmp_path):
     from utils.bpe import BPETokenizer
-    from utils.train import load_tokenizer, make_tokenizer
 
     bpe = BPETokenizer().train(TEXT, 300)
     bpe.save(tmp_path / "bpe.json")
@@ -208,7 +209,7 @@ def test_trainer_takes_a_saved_tokenizer(tmp_path):
     assert again.encode(TEXT[:200]) == bpe.encode(TEXT[:200])
     with pytest.raises(ValueError, match="not a tokenizer file"):
         (tmp_path / "x.json").write_text("{}")
-        load_tokenizer(tmp_path / "x.json")
+        tokenizer_from_file(tmp_path / "x.json")
 
 
 def test_bpe_truncated_equals_training_to_the_smaller_size():
@@ -224,16 +225,61 @@ def test_bpe_truncated_equals_training_to_the_smaller_size():
 
 
 def test_command_line_train_resume_and_sample(tmp_path, capsys):
-    from utils import sample, train
+    from utils.course.cli import sample_main, train_main
 
     out = tmp_path / "run"
-    train.main(["--preset", "tiny", "--out", str(out), "--steps", "10"])
+    train_main(["--preset", "tiny", "--out", str(out), "--steps", "10"])
     assert json.loads((out / "config.json").read_text())["step"] == 10
-    train.main(["--out", str(out), "--resume"])
+    train_main(["--out", str(out), "--resume"])
     assert json.loads((out / "config.json").read_text())["step"] == PRESETS["tiny"][1]["max_steps"]
     capsys.readouterr()
-    sample.main(["--checkpoint", str(out), "--prompt", "ROMEO:", "--tokens", "20", "--temperature", "0"])
+    sample_main(["--checkpoint", str(out), "--prompt", "ROMEO:", "--tokens", "20", "--temperature", "0"])
     assert capsys.readouterr().out.startswith("ROMEO:")
     with pytest.raises(SystemExit):
-        sample.main(["--checkpoint", str(out), "--prompt", "€"])
+        sample_main(["--checkpoint", str(out), "--prompt", "€"])
     assert "not in the vocabulary" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_points_still_work():
+    """`python -m utils.train` and `python -m utils.sample` are shims over utils/course/cli.py."""
+    for module, words in (("utils.train", "Train the course's GPT"), ("utils.sample", "Write text with a trained GPT")):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and words in done.stdout, done.stderr
+
+
+def test_the_checkpoint_format_does_not_import_the_trainer():
+    code = "import sys, utils.checkpoint; print('utils.train' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+
+
+def _same_state_dict(a, b, where="") -> None:
+    """Equal values AND equal types, recursively (a tuple that comes back a list is a difference)."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for key in a:
+            _same_state_dict(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same_state_dict(x, y, f"{where}[{i}]")
+    elif torch.is_tensor(a):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), where
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_optimizer_state_round_trips_exactly(small_trainer, tmp_path, optimizer):
+    trainer = small_trainer(max_steps=6, optimizer=optimizer)
+    trainer.fit(steps=3, progress=False)
+    trainer.save(tmp_path / "ckpt")
+    again = Trainer.load(tmp_path / "ckpt", device="cpu", text=TEXT)
+    _same_state_dict(trainer.optimizer.state_dict(), again.optimizer.state_dict(), "state_dict")
+
+
+def test_round_trip_check_can_fail():
+    """The comparison above is strict about types: betas as a list is not betas as a tuple."""
+    with pytest.raises(AssertionError, match="tuple != list"):
+        _same_state_dict({"betas": (0.9, 0.99)}, {"betas": [0.9, 0.99]})

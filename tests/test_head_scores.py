@@ -206,7 +206,7 @@ def test_bad_arguments_raise_value_errors():
 @pytest.fixture(scope="module")
 def gpt_and_batches():
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=11, block_size=12, n_layer=2, n_head=4, n_embd=16)).eval()
+    model = GPT(GPTConfig(vocab_size=11, context_length=12, n_layer=2, n_head=4, n_embd=16)).eval()
     # Larger output projections than the initialisation gives, so that every head matters visibly.
     with torch.no_grad():
         for block in model.blocks:
@@ -219,7 +219,7 @@ def gpt_and_batches():
 def test_ablating_a_head_changes_the_loss_and_leaving_the_block_restores_it_exactly(gpt_and_batches):
     model, batches = gpt_and_batches
     before = hs.mean_loss(model, batches)
-    with hs.ablate_head(model, 1, 2):
+    with hs.ablate_heads(model, 1, 2):
         ablated = hs.mean_loss(model, batches)
     after = hs.mean_loss(model, batches)
     assert ablated != before
@@ -234,7 +234,7 @@ def test_ablation_equals_zeroing_the_heads_columns_of_the_output_projection(gpt_
     edited = copy.deepcopy(model)
     with torch.no_grad():  # an independent way to remove the head: W^O no longer reads its features
         edited.blocks[layer].attn.out_proj.weight[:, head * d_head:(head + 1) * d_head] = 0
-    with hs.ablate_head(model, layer, head):
+    with hs.ablate_heads(model, layer, head):
         ablated = hs.mean_loss(model, batches)
     assert ablated == pytest.approx(hs.mean_loss(edited, batches), abs=1e-6)
 
@@ -243,14 +243,14 @@ def test_ablation_losses_tries_every_head_once(gpt_and_batches):
     model, batches = gpt_and_batches
     losses = hs.ablation_losses(model, batches)
     assert losses.shape == (2, 4)
-    with hs.ablate_head(model, 1, 0):
+    with hs.ablate_heads(model, 1, 0):
         assert losses[1, 0].item() == pytest.approx(hs.mean_loss(model, batches), rel=1e-6)
     assert len(set(losses.flatten().tolist())) == 8  # each head removed makes its own difference
 
 
 def test_the_hook_is_removed_even_when_the_block_raises(gpt_and_batches):
     model, _ = gpt_and_batches
-    with pytest.raises(RuntimeError, match="inside"), hs.ablate_head(model, 0, 0):
+    with pytest.raises(RuntimeError, match="inside"), hs.ablate_heads(model, 0, 0):
         raise RuntimeError("inside")
     assert not model.blocks[0].attn.out_proj._forward_pre_hooks
 
@@ -265,11 +265,11 @@ def test_mean_loss_keeps_the_training_mode(gpt_and_batches):
 
 def test_bad_heads_and_models_raise_value_errors(gpt_and_batches):
     model, batches = gpt_and_batches
-    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1"), hs.ablate_head(model, 2, 0):
+    with pytest.raises(ValueError, match=r"layer must be in 0\.\.1"), hs.ablate_heads(model, 2, 0):
         pass
-    with pytest.raises(ValueError, match=r"head must be in 0\.\.3"), hs.ablate_head(model, 0, 4):
+    with pytest.raises(ValueError, match=r"head must be in 0\.\.3"), hs.ablate_heads(model, 0, 4):
         pass
-    with pytest.raises(ValueError, match="course's GPT"), hs.ablate_head(torch.nn.Linear(2, 2), 0, 0):
+    with pytest.raises(ValueError, match="course's models"), hs.ablate_heads(torch.nn.Linear(2, 2), 0, 0):
         pass
     with pytest.raises(ValueError, match="no batches"):
         hs.mean_loss(model, [])

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils.run_notebooks import ONLINE_ONLY_TAG, clear_online_only, main
+from utils.course.run_notebooks import ONLINE_ONLY_TAG, clear_online_only, main
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("**/*.ipynb") if ".ipynb_checkpoints" not in p.parts)

@@ -1,6 +1,8 @@
 """The character tokenizer and the byte-level BPE: round trips for every string, clear errors, saved files,
-special tokens, and a trainer that matches the slow textbook algorithm merge for merge."""
+special tokens (in training too), a fast trainer that matches the textbook one merge for merge, and
+encoding a file in pieces with the same ids as encoding it whole."""
 
+import itertools
 import json
 import re
 import time
@@ -20,6 +22,7 @@ from utils.bpe import (
     apply_merges,
     get_pair_counts,
     merge,
+    train_textbook,
 )
 from utils.char_tokenizer import CharTokenizer
 
@@ -65,7 +68,7 @@ def test_hand_checked_example():
 
 
 def reference_merges(text, num_merges, pattern):
-    """The textbook trainer: recount every pair after every merge; ties go to the smallest pair."""
+    """The textbook trainer written again here, over distinct chunks, to check `train_textbook` too."""
     chunks = Counter(_split(text, pattern))
     seqs = {c: list(c.encode("utf-8")) for c in chunks}
     merges = {}
@@ -85,7 +88,34 @@ def reference_merges(text, num_merges, pattern):
 @pytest.mark.parametrize("pattern", ["gpt4", "gpt2", None])
 def test_fast_trainer_matches_the_textbook_one(pattern):
     text = SHAKESPEARE[:3_000] + LUNYU[:500] + "aaaa abab ababab  \n\n\n 1234567 ...!!"
-    assert BPETokenizer().train(text, 256 + 60, pattern=pattern).merges == reference_merges(text, 60, pattern)
+    expected = reference_merges(text, 60, pattern)
+    assert BPETokenizer().train(text, 256 + 60, pattern=pattern).merges == expected
+    assert train_textbook(text, 256 + 60, pattern=pattern) == expected
+
+
+@pytest.mark.parametrize(
+    "text, pattern, num_merges",
+    [
+        (SHAKESPEARE[:20_000], "gpt4", 200),
+        (SHAKESPEARE[20_000:40_000], "gpt2", 120),
+        (SHAKESPEARE[:4_000], None, 150),
+        (LUNYU[:3_000], "gpt4", 200),
+    ],
+    ids=["shakespeare-gpt4", "shakespeare-gpt2", "shakespeare-no-pattern", "analects-gpt4"],
+)
+def test_textbook_and_fast_trainers_learn_the_same_merges_on_real_text(text, pattern, num_merges):
+    # The textbook loop makes one pass over the text per merge: a few seconds for 20 kB and 200 merges.
+    textbook = train_textbook(text, 256 + num_merges, pattern=pattern)
+    fast = BPETokenizer().train(text, 256 + num_merges, pattern=pattern)
+    assert len(textbook) == num_merges
+    assert list(fast.merges.items()) == list(textbook.items())  # same merges, in the same order
+
+
+def test_train_can_use_the_textbook_trainer():
+    text = SHAKESPEARE[:3_000]
+    tok = BPETokenizer().train(text, 300, method="textbook", special_tokens=["<|endoftext|>"])
+    assert list(tok.merges.items()) == list(train_textbook(text, 300).items())
+    assert tok.vocab == BPETokenizer().train(text, 300, special_tokens=["<|endoftext|>"]).vocab
 
 
 @given(st.text(alphabet="ab \n", max_size=40), st.integers(1, 12))
@@ -97,7 +127,8 @@ def test_fast_trainer_matches_the_textbook_one_on_repetitive_text(text, num_merg
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # short texts run out of pairs: tested elsewhere
             got = BPETokenizer().train(text, 256 + num_merges, pattern=pattern).merges
-        assert got == reference_merges(text, num_merges, pattern)
+            textbook = train_textbook(text, 256 + num_merges, pattern=pattern)
+        assert got == textbook == reference_merges(text, num_merges, pattern)
 
 
 def test_training_is_deterministic():
@@ -113,16 +144,29 @@ def test_training_arguments_are_checked():
         BPETokenizer().train("hello", 300, pattern="gpt3")
     with pytest.raises(ValueError, match="lone surrogate"):
         BPETokenizer().train("hello \ud800", 300)
-    with pytest.warns(UserWarning, match="stopped after 1 merges"):
-        tok = BPETokenizer().train("ab", 300)
-    assert tok.vocab_size == 257
-    assert BPETokenizer().train("hello", 256).merges == {}
+    with pytest.raises(ValueError, match="unknown method 'slow': use 'fast' or 'textbook'"):
+        BPETokenizer().train("hello", 300, method="slow")
+    with pytest.raises(ValueError, match="vocab_size must be an integer >= 256"):
+        train_textbook("hello", 100)
+    with pytest.raises(ValueError, match="unknown pattern 'gpt3'"):
+        train_textbook("hello", 300, pattern="gpt3")
+    for method in ("fast", "textbook"):
+        with pytest.warns(UserWarning, match="stopped after 1 merges") as caught:
+            tok = BPETokenizer().train("ab", 300, method=method)
+        assert tok.vocab_size == 257
+        assert caught[0].filename == __file__  # the warning points at the caller's line, not into utils/bpe.py
+        assert BPETokenizer().train("hello", 256, method=method).merges == {}
+    with pytest.warns(UserWarning, match="stopped after 1 merges") as caught:
+        assert train_textbook("ab", 300) == {(97, 98): 256}
+    assert caught[0].filename == __file__
 
 
 def test_verbose_training_prints_each_merge(capsys):
     BPETokenizer().train("aaabdaaabac", 259, pattern=None, verbose=True)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and "(97, 97) -> 256" in lines[0] and "'aa'" in lines[0]
+    BPETokenizer().train("aaabdaaabac", 259, pattern=None, verbose=True, method="textbook")
+    assert capsys.readouterr().out.splitlines() == lines
 
 
 def test_vocab_is_built_from_the_merges(tok):
@@ -281,6 +325,162 @@ def test_overlapping_special_tokens_prefer_the_longest():
     tok = BPETokenizer()
     tok.register_special_tokens({"<|a|>": 300, "<|a|><|b|>": 301})
     assert tok.encode("x<|a|><|b|>y", allowed_special="all") == [ord("x"), 301, ord("y")]
+
+
+EOT = "<|endoftext|>"
+DOCS = SHAKESPEARE[:12_000].split("\n\n")  # 85 speeches: documents to join with EOT
+DOCS_TEXT = EOT.join(DOCS)
+
+
+def merged_tokens(tok):
+    return [tok.vocab[i] for i in tok.merges.values()]
+
+
+@pytest.mark.parametrize("pattern", ["gpt4", None])
+def test_training_with_special_tokens_keeps_merges_out_of_them(pattern):
+    num_merges = 150
+    tok = BPETokenizer().train(DOCS_TEXT, 256 + num_merges, pattern=pattern, special_tokens=[EOT])
+    assert tok.special_tokens == {EOT: 256 + num_merges}  # registered after the merges
+    assert tok.merges == train_textbook(DOCS_TEXT, 256 + num_merges, pattern=pattern, special_tokens=[EOT])
+    # Every merged token was learned inside one document: none holds a piece of EOT or spans one.
+    inside_documents = b"\0".join(d.encode("utf-8") for d in DOCS)  # \0 is in no document
+    for token in merged_tokens(tok):
+        assert token in inside_documents, token
+        assert not any(piece in token for piece in (b"<|", b"|>", b"endoftext", b"t|", b"|e")), token
+    ids = tok.encode(DOCS_TEXT, allowed_special="all")
+    assert tok.decode(ids) == DOCS_TEXT
+    expected = list(itertools.chain.from_iterable(tok.encode(d) + [tok.special_tokens[EOT]] for d in DOCS))[:-1]
+    assert ids == expected  # the special id exactly at each separator, the documents encoded as themselves
+
+
+@pytest.mark.parametrize("pattern", ["gpt4", None])
+def test_training_without_special_tokens_learns_pieces_of_them(pattern):
+    # The same text as above, trained as before: "<|" is frequent, so it becomes a token. This shows
+    # that the test above can fail.
+    tok = BPETokenizer().train(DOCS_TEXT, 256 + 150, pattern=pattern)
+    assert tok.special_tokens == {}
+    assert any(b"<|" in token for token in merged_tokens(tok))
+
+
+def test_training_special_tokens_arguments():
+    text = "ab ab<|x|>ab ab<|y|>cd"
+    tok = BPETokenizer().train(text, 258, special_tokens="<|x|>")  # one string is one special token
+    assert tok.special_tokens == {"<|x|>": 258}
+    tok.train(text, 258, special_tokens=["<|x|>", "<|y|>"])
+    assert tok.special_tokens == {"<|x|>": 258, "<|y|>": 259}
+    tok.train(text, 258)  # training again forgets them
+    assert tok.special_tokens == {}
+    with pytest.raises(ValueError, match="a special token must be a non-empty string, got ''"):
+        BPETokenizer().train(text, 300, special_tokens=[""])
+    with pytest.raises(TypeError, match="call register_special_tokens"):
+        BPETokenizer().train(text, 300, special_tokens={"<|x|>": 1000})
+
+
+# --- encoding a file in pieces ------------------------------------------------------------------------
+
+# Whitespace runs that the patterns cut in subtle ways, long digit runs, Chinese, emoji, CRLF, special
+# tokens next to each other, inside words and half-written.
+ODD_TEXT = (
+    "First Citizen:\n\n   \nBefore we proceed  \n\t\r\n  1234567890 12 3456789<|endoftext|>"
+    "子曰：学而时习之，不亦说乎？<|endoftext|><|endoftext|>  🙂👍🏽👨‍👩‍👧‍👦 they'LL we've<|endoftext|>\n"
+    "<|endof<|pad|><|endoftext|  <|pad|>word<|pad|><|endoftext|>trailing   \n\n  "
+)
+
+
+@pytest.fixture(scope="module")
+def tok_special(tok):
+    tok = tok.truncated(tok.vocab_size)  # a copy: the shared fixture keeps no special tokens
+    tok.register_special_tokens(["<|endoftext|>", "<|pad|>", "<|pad|><|endoftext|>"])
+    return tok
+
+
+def write(tmp_path, text):
+    path = tmp_path / "text.txt"
+    path.write_bytes(text.encode("utf-8"))  # bytes as they are: no newline translation
+    return path
+
+
+@pytest.mark.parametrize("chunk_chars", [1, 2, 3, 7, 64, 1000])
+def test_encode_file_equals_encode(tok, tok_special, tmp_path, chunk_chars):
+    text = SHAKESPEARE[:30_000]
+    assert list(tok.encode_file(write(tmp_path, text), chunk_chars)) == tok.encode(text)
+    path = write(tmp_path, ODD_TEXT * 3)
+    for allowed in ("none", "all", {"<|endoftext|>"}):
+        expected = tok_special.encode(ODD_TEXT * 3, allowed_special=allowed)
+        assert list(tok_special.encode_file(path, chunk_chars, allowed_special=allowed)) == expected
+
+
+def test_encode_file_on_the_whole_book(tok):
+    path = DATA / "tinyshakespeare" / "input.txt"
+    expected = tok.encode(SHAKESPEARE)
+    assert list(tok.encode_file(path)) == expected  # default chunk_chars, 1 MiB: two pieces
+    assert list(tok.encode_file(path, chunk_chars=50_000)) == expected
+
+
+def test_encode_file_with_every_pattern(tok_any_pattern, tmp_path):
+    text = SHAKESPEARE[:5_000] + ODD_TEXT
+    for chunk_chars in (1, 7, 1000):
+        assert list(tok_any_pattern.encode_file(write(tmp_path, text), chunk_chars)) == tok_any_pattern.encode(text)
+
+
+@given(
+    st.lists(st.sampled_from(["a", "b", "1", " ", "  ", "\n", "\r\n", "\t", "'s", "'LL", ".", "子", "🙂",
+                              "<|", "|>", "<|pad|>", "<|endoftext|>", "<|end"]), max_size=30),
+    st.lists(st.integers(0, 200), max_size=8),
+)
+@settings(max_examples=300, deadline=None)
+def test_encode_iter_equals_encode_wherever_the_pieces_end(tok_special, fragments, cuts):
+    text = "".join(fragments)
+    cuts = sorted(c for c in cuts if c <= len(text))
+    pieces = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    for allowed in ("none", "all"):
+        assert list(tok_special.encode_iter(pieces, allowed)) == tok_special.encode(text, allowed_special=allowed)
+
+
+def test_encode_file_holds_one_piece_and_a_short_carry(tok_special, tmp_path, monkeypatch):
+    text = (SHAKESPEARE[:100_000] + "<|endoftext|>") * 2
+    longest_chunk = max(map(len, _split(text, "gpt4")))
+    longest_special = max(map(len, tok_special.special_tokens))
+    held = []
+    encode_settled = BPETokenizer._encode_settled
+
+    def spy(self, text, *args):  # the text of one round: the carry and the new piece
+        held.append(len(text))
+        return encode_settled(self, text, *args)
+
+    monkeypatch.setattr(BPETokenizer, "_encode_settled", spy)
+    ids = list(tok_special.encode_file(write(tmp_path, text), chunk_chars=1000, allowed_special="all"))
+    assert ids == tok_special.encode(text, allowed_special="all")
+    assert len(held) == len(text) // 1000 + 1
+    assert max(held) <= 1000 + longest_chunk + longest_special - 1
+
+    # Lazy: the first ids come after the first pieces, not after reading everything.
+    read = []
+
+    def pieces():
+        for i in range(0, len(text), 1000):
+            read.append(i)
+            yield text[i : i + 1000]
+
+    first = list(itertools.islice(tok_special.encode_iter(pieces()), 100))
+    assert first == tok_special.encode(text[:2000])[:100] and len(read) <= 2
+
+
+def test_encode_file_errors(tok, tmp_path):
+    missing = tmp_path / "no_such_file.txt"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"cannot encode {missing}: it does not exist")):
+        tok.encode_file(missing)  # at once, not when the ids are first asked for
+    with pytest.raises(FileNotFoundError, match="is a directory"):
+        tok.encode_file(tmp_path)
+    path = write(tmp_path, "hello")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="chunk_chars must be an integer >= 1"):
+            tok.encode_file(path, chunk_chars=bad)
+    with pytest.raises(ValueError, match="allowed_special must be 'all', 'none' or a set"):
+        tok.encode_file(path, allowed_special="<|endoftext|>")
+    with pytest.raises(ValueError, match="not registered as special tokens"):
+        tok.encode_iter(["hello"], allowed_special={"<|endoftext|>"})
+    assert list(tok.encode_file(write(tmp_path, ""))) == [] and list(tok.encode_iter([])) == []
 
 
 # --- saving and loading --------------------------------------------------------------------------------

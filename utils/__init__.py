@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import platform
 
-from .device import get_device
-from .mode import mode_name, quick_mode, quick_or_full
-from .seeding import set_seed
+from .course.device import get_device
+from .course.mode import mode_name, quick_mode, quick_or_full
+from .course.seeding import set_seed
 
 __all__ = ["setup", "get_device", "set_seed", "quick_mode", "quick_or_full", "mode_name", "versions"]
 

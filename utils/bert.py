@@ -296,7 +296,7 @@ def _to(batch: dict, device) -> dict:
 
 
 @dataclass
-class History:
+class FinetuneHistory:
     """What a training run did: one loss per optimizer step, its wall-clock time, and the evaluations."""
 
     losses: list[float] = field(default_factory=list)
@@ -327,7 +327,7 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
                      warmup: float = 0.0, max_steps: int | None = None, max_seconds: float | None = None,
                      val_pairs=None,
                      bucket: bool = False, seed: int = 0, device=None, progress: bool = True,
-                     desc: str = "fine-tuning") -> History:
+                     desc: str = "fine-tuning") -> FinetuneHistory:
     """Fine-tune `model` on (text, label) pairs: AdamW, linear decay of the learning rate, dynamic padding.
 
     epochs may be fractional (1.5 = one and a half passes). warmup is the share of the run during which
@@ -335,7 +335,7 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     max_seconds gives the run a wall-clock budget instead: the learning rate then decays linearly with
     the time used, reaching 0 when the budget is spent, so a faster or slower machine still gets a
     complete schedule. bucket=True batches sequences of similar length (faster; see make_batches).
-    Gradients are clipped to norm 1. Shows a tqdm bar; returns a History.
+    Gradients are clipped to norm 1. Shows a tqdm bar; returns a FinetuneHistory.
     The model is left in eval mode.
     """
     from tqdm.auto import tqdm
@@ -353,7 +353,7 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=lr)
-    history = History(planned_steps=planned if max_seconds is None else 0)
+    history = FinetuneHistory(planned_steps=planned if max_seconds is None else 0)
     start = time.perf_counter()
 
     def out_of_time() -> bool:

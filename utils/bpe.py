@@ -9,7 +9,10 @@ give it a new id (256, 257, ...) and replace every occurrence of the pair by the
 tokens, and frequent pieces such as " the" or "ing" have become single tokens.
 
 The two primitive steps are the functions `get_pair_counts` and `merge` below; `apply_merges` shows
-how encoding uses the learned merges. The lesson uses them to run BPE by hand, step by step.
+how encoding uses the learned merges. The lesson uses them to run BPE by hand, step by step, and
+`train_textbook` is that plain loop: count all pairs, merge the most frequent, repeat.
+Ties: among pairs with the same count the smallest pair wins, comparing (first id, second id). Some
+fixed rule is needed so that training is deterministic; both trainers use this one.
 
     tok = BPETokenizer()
     tok.train(text, vocab_size=512)          # learns 256 merges (Tiny Shakespeare: about a second)
@@ -37,8 +40,12 @@ merge. Instead the trainer
   4. finds the most frequent pair with a heap. Counts change all the time, so instead of updating
      entries inside the heap it pushes a new entry whenever a count changes and, when popping, skips
      the entries whose count is out of date ("lazy invalidation").
-Ties: among pairs with the same count the smallest pair wins, comparing (first id, second id), so
-training is deterministic.
+It learns exactly the merges of `train_textbook`, in the same order (`train(method="textbook")` uses
+that one instead).
+
+Special tokens in training: `train(text, vocab_size, special_tokens=["<|endoftext|>"])` cuts the text
+at them first and never counts their characters, so no merge crosses or enters one; they are then
+registered with the ids after the merges.
 
 Encoding
 --------
@@ -46,6 +53,9 @@ The text is cut into the same chunks; each distinct chunk is encoded once and re
 (a text repeats the same words over and over). Inside a chunk the merges are applied in the order they
 were learned (their rank): repeatedly merge the neighbouring pair that was learned first. That gives
 exactly the tokens training would have produced.
+`encode_file(path)` (or `encode_iter(pieces)`) gives the same ids as encoding the whole text while
+reading it a piece at a time: each round encodes only what later text cannot change and carries the
+rest over (the last chunk, which a word may continue, and a possible start of a special token).
 
 Decoding
 --------
@@ -65,9 +75,10 @@ from __future__ import annotations
 import heapq
 import json
 import re
+import sys
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -210,9 +221,185 @@ def _compiled(pattern: str) -> regex.Pattern:
     return _COMPILED[pattern]
 
 
+def _split_specials(text: str, specials: Iterable[str]) -> Iterator[tuple[str, bool]]:
+    """(part, is_special) for the pieces of text: the special tokens in it, and the text between them."""
+    found = _specials_regex(specials)
+    if found is None:
+        yield text, False
+        return
+    for n, part in enumerate(found.split(text)):
+        if n % 2:  # split puts the captured separators (the special tokens) at odd positions
+            yield part, True
+        elif part:
+            yield part, False
+
+
+def _specials_regex(specials: Iterable[str]) -> re.Pattern | None:
+    """A regular expression that finds the special tokens, None if there are none."""
+    # Longest first, so that a special token that starts another one does not cut it short.
+    alternatives = "|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True))
+    return re.compile(f"({alternatives})") if alternatives else None
+
+
+def _training_chunks(text: str, pattern: str | None, special_tokens) -> list[str]:
+    """The chunks training counts pairs in: text cut at the special tokens, which are left out, then
+    cut by the pattern. So no merge can cross a special token or enter one."""
+    _check_pattern(pattern)
+    specials = _special_token_texts(special_tokens)
+    _utf8(text)  # a clear error for lone surrogates before any work
+    parts = [part for part, is_special in _split_specials(text, specials) if not is_special]
+    return [chunk for part in parts for chunk in _split(part, pattern)]
+
+
+def _special_start(text: str, specials: set[str]) -> int:
+    """The first position from which the rest of text could still grow into a special token (the rest
+    is a proper prefix of one); len(text) if there is none."""
+    longest = max(map(len, specials), default=0)
+    for i in range(max(0, len(text) - longest + 1), len(text)):
+        rest = text[i:]
+        if any(len(s) > len(rest) and s.startswith(rest) for s in specials):
+            return i
+    return len(text)
+
+
+def _read_pieces(path: Path, chunk_chars: int) -> Iterator[str]:
+    # newline="" reads the file as it is, without turning "\r\n" into "\n".
+    with open(path, encoding="utf-8", newline="") as f:
+        while piece := f.read(chunk_chars):
+            yield piece
+
+
+# --- checks of the arguments, kept apart so that the functions above and below read as the algorithm
+
+
+def _check_vocab_size(vocab_size) -> None:
+    if not isinstance(vocab_size, int) or vocab_size < 256:
+        raise ValueError(
+            f"vocab_size must be an integer >= 256 (the 256 byte values come first), got {vocab_size!r}"
+        )
+
+
+def _check_pattern(pattern) -> None:
+    if pattern is not None and pattern not in PATTERNS:
+        raise ValueError(f"unknown pattern {pattern!r}: use 'gpt4', 'gpt2' or None")
+
+
+def _check_special_token(text) -> None:
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"a special token must be a non-empty string, got {text!r}")
+    _utf8(text)
+
+
+def _special_token_texts(special_tokens) -> list[str]:
+    """The special tokens given to training as a list: None is none, one string is one token."""
+    if special_tokens is None:
+        return []
+    if isinstance(special_tokens, str):
+        special_tokens = [special_tokens]
+    if isinstance(special_tokens, dict):
+        raise TypeError(
+            "train gives special tokens the ids after the merges, so it takes their texts, e.g. "
+            "['<|endoftext|>']; to choose the ids, call register_special_tokens({...}) after training"
+        )
+    special_tokens = list(special_tokens)
+    for text in special_tokens:
+        _check_special_token(text)
+    return special_tokens
+
+
+def _check_text(text) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"encode takes a str, got {type(text).__name__}")
+
+
+def _check_chunk_chars(chunk_chars) -> None:
+    if not isinstance(chunk_chars, int) or isinstance(chunk_chars, bool) or chunk_chars < 1:
+        raise ValueError(f"chunk_chars must be an integer >= 1, got {chunk_chars!r}")
+
+
+def _checked_file(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"cannot encode {path}: it {what}")
+    return path
+
+
 # ---------------------------------------------------------------------------------------------------
-# Training: incremental pair counts over distinct chunks
+# Training, the textbook way: recount every pair after every merge
 # ---------------------------------------------------------------------------------------------------
+
+
+def train_textbook(
+    text: str,
+    vocab_size: int,
+    pattern: str | None = "gpt4",
+    *,
+    special_tokens: Iterable[str] | None = None,
+    verbose: bool = False,
+) -> dict[tuple[int, int], int]:
+    """BPE training as lesson 01 does it by hand: count all pairs, merge the most frequent one, repeat.
+
+    Returns the merges {pair: new_id} in the order learned: exactly those of `BPETokenizer.train`, which
+    gets them much faster. Here each merge recounts every pair of every chunk, one pass over the text
+    per merge: fine for a few hundred merges on a few pages.
+    Ties: among pairs with the same count the smallest pair (first id, then second id) wins. Any fixed
+    rule would do; one is needed so that training is deterministic, the same text giving the same
+    vocabulary whatever order the pairs happen to be counted in.
+    Stops early, with a warning, when no pair is left. pattern, special_tokens, verbose: as for `train`.
+    """
+    _check_vocab_size(vocab_size)
+    chunks = [list(chunk.encode("utf-8")) for chunk in _training_chunks(text, pattern, special_tokens)]
+    merges = {}
+    vocab = {i: bytes([i]) for i in range(256)}  # only for verbose printing
+    for new_id in range(256, vocab_size):
+        counts = {}
+        for ids in chunks:
+            get_pair_counts(ids, counts)  # pairs inside each chunk, never across two
+        if not counts:
+            _warn_stopped(len(merges), vocab_size)
+            break
+        top = max(counts.values())
+        pair = min(p for p, c in counts.items() if c == top)  # the tie rule: the smallest pair
+        merges[pair] = new_id
+        chunks = [merge(ids, pair, new_id) for ids in chunks]
+        if verbose:
+            _print_merge(vocab, pair, new_id, vocab_size - 256, top)
+    return merges
+
+
+def _warn_stopped(num_merges: int, vocab_size: int) -> None:
+    """Warn that no pair was left to merge, pointing at the first caller outside this module."""
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        level, frame = level + 1, frame.f_back
+    warnings.warn(
+        f"training stopped after {num_merges} merges: no pair of tokens is left to merge "
+        f"(the text is too short for vocab_size {vocab_size})",
+        stacklevel=level,
+    )
+
+
+def _render(token: bytes) -> str:
+    """A token's bytes for display: text where they are valid UTF-8, \\xNN escapes where not."""
+    return repr(token.decode("utf-8", errors="backslashreplace"))
+
+
+def _print_merge(vocab: dict[int, bytes], pair, new_id: int, num_merges: int, count: int) -> None:
+    vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
+    print(f"merge {new_id - 255}/{num_merges}: {pair} -> {new_id} {_render(vocab[new_id])} ({count:,} occurrences)")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training, fast: incremental pair counts over distinct chunks
+# ---------------------------------------------------------------------------------------------------
+
+
+def _train_fast(text, vocab_size, pattern, *, special_tokens, verbose) -> dict[tuple[int, int], int]:
+    """The same merges as `train_textbook`, counting each distinct chunk once (see "Fast training")."""
+    _check_vocab_size(vocab_size)
+    chunk_counts = Counter(_training_chunks(text, pattern, special_tokens))
+    return _train_merges(chunk_counts, vocab_size - 256, verbose=verbose)
 
 
 def _merge_chunk(chunk_id, ids, pair, new_id, freq, counts, where, changed):
@@ -304,11 +491,7 @@ def _train_merges(
         while heap and counts.get(heap[0][1], 0) != -heap[0][0]:
             heapq.heappop(heap)  # stale: the count of this pair changed after the entry was pushed
         if not heap:
-            warnings.warn(
-                f"training stopped after {len(merges)} merges: no pair of tokens is left to merge "
-                f"(the text is too short for vocab_size {256 + num_merges})",
-                stacklevel=3,
-            )
+            _warn_stopped(len(merges), 256 + num_merges)
             break
         neg_count, pair = heapq.heappop(heap)
         merges[pair] = new_id
@@ -323,17 +506,17 @@ def _train_merges(
                 heapq.heappush(heap, (-counts[p], p))
 
         if verbose:
-            vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
-            print(
-                f"merge {new_id - 255}/{num_merges}: {pair} -> {new_id} {_render(vocab[new_id])} "
-                f"({-neg_count:,} occurrences)"
-            )
+            _print_merge(vocab, pair, new_id, num_merges, -neg_count)
     return merges
 
 
-def _render(token: bytes) -> str:
-    """A token's bytes for display: text where they are valid UTF-8, \\xNN escapes where not."""
-    return repr(token.decode("utf-8", errors="backslashreplace"))
+_TRAINERS = {"fast": _train_fast, "textbook": train_textbook}  # BPETokenizer.train(method=...)
+
+
+def _trainer(method: str):
+    if method not in _TRAINERS:
+        raise ValueError(f"unknown method {method!r}: use 'fast' or 'textbook'")
+    return _TRAINERS[method]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -380,28 +563,40 @@ class BPETokenizer:
 
     # --- training ------------------------------------------------------------------------------------
 
-    def train(self, text: str, vocab_size: int, pattern: str | None = "gpt4", verbose: bool = False):
+    def train(
+        self,
+        text: str,
+        vocab_size: int,
+        pattern: str | None = "gpt4",
+        verbose: bool = False,
+        *,
+        special_tokens: Iterable[str] | None = None,
+        method: str = "fast",
+    ):
         """Learn `vocab_size - 256` merges from `text`. Returns the tokenizer itself.
 
+        Each merge joins the most frequent pair of neighbouring tokens; among pairs with the same count
+        the smallest pair (first id, then second id) wins, so that training is deterministic.
         pattern: "gpt4" (default) or "gpt2" cut the text into chunks with that model's regular
         expression, so merges stay inside words. None makes the whole text one chunk, so merges cross
         spaces and punctuation; fine for a lesson-sized text, but it loses the speed-up of counting
         each distinct word once (all of Tiny Shakespeare to 512 tokens: seconds with a pattern, tens
         of seconds without). verbose prints every merge.
-        Training starts from scratch and forgets earlier merges and special tokens: register special
-        tokens after training.
+        special_tokens: texts such as ["<|endoftext|>"] that separate documents in `text`. Training
+        cuts the text at them and never counts their characters, so no merge crosses or enters one
+        (without this, "<|" soon becomes a token); they are then registered with the ids after the
+        merges.
+        method: "fast" (default) or "textbook" (`train_textbook`, the plain loop: the same merges,
+        slower).
+        Training starts from scratch and forgets earlier merges and special tokens.
         """
-        if not isinstance(vocab_size, int) or vocab_size < 256:
-            raise ValueError(
-                f"vocab_size must be an integer >= 256 (the 256 byte values come first), got {vocab_size!r}"
-            )
-        if pattern is not None and pattern not in PATTERNS:
-            raise ValueError(f"unknown pattern {pattern!r}: use 'gpt4', 'gpt2' or None")
-        _utf8(text)  # a clear error for lone surrogates before any work
+        specials = _special_token_texts(special_tokens)  # a list: it is used twice
+        merges = _trainer(method)(text, vocab_size, pattern, special_tokens=specials, verbose=verbose)
         self.pattern = pattern
+        self.merges = merges
         self.special_tokens = {}
-        self.merges = _train_merges(Counter(_split(text, pattern)), vocab_size - 256, verbose=verbose)
         self._rebuild()
+        self.register_special_tokens(specials)
         return self
 
     def truncated(self, vocab_size: int) -> BPETokenizer:
@@ -430,9 +625,7 @@ class BPETokenizer:
         if not isinstance(tokens, dict):
             tokens = {t: None for t in tokens}
         for text, i in tokens.items():
-            if not isinstance(text, str) or not text:
-                raise ValueError(f"a special token must be a non-empty string, got {text!r}")
-            _utf8(text)
+            _check_special_token(text)
             if i is None:
                 i = self.special_tokens.get(text, self.vocab_size)
             if not isinstance(i, int) or isinstance(i, bool) or i < 0:
@@ -460,42 +653,42 @@ class BPETokenizer:
         smuggle in control tokens), "all", or a set of special token texts.
         A string with a lone surrogate (e.g. "\\ud800") has no UTF-8 form and raises ValueError.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"encode takes a str, got {type(text).__name__}")
+        _check_text(text)
+        ids = []
+        for part, is_special in _split_specials(text, self._allowed(allowed_special)):
+            if is_special:
+                ids.append(self.special_tokens[part])
+            else:
+                ids.extend(self._encode_ordinary(part))
+        return ids
+
+    def _allowed(self, allowed_special: str | set[str]) -> set[str]:
+        """The special tokens that `allowed_special` lets encode recognise."""
         if allowed_special == "none":
-            allowed = set()
-        elif allowed_special == "all":
-            allowed = set(self.special_tokens)
-        elif isinstance(allowed_special, str):
+            return set()
+        if allowed_special == "all":
+            return set(self.special_tokens)
+        if isinstance(allowed_special, str):
             raise ValueError(
                 f"allowed_special must be 'all', 'none' or a set of special tokens such as "
                 f"{{{allowed_special!r}}}, got {allowed_special!r}"
             )
-        else:
-            allowed = set(allowed_special)
-            unknown = allowed - set(self.special_tokens)
-            if unknown:
-                raise ValueError(
-                    f"not registered as special tokens: {sorted(unknown)}; "
-                    f"registered: {sorted(self.special_tokens)}"
-                )
-        if not allowed:
-            return self._encode_ordinary(text)
-        # Longest first, so that a special token that starts another one does not cut it short.
-        alternatives = "|".join(re.escape(s) for s in sorted(allowed, key=len, reverse=True))
-        ids = []
-        for n, part in enumerate(re.split(f"({alternatives})", text)):
-            if n % 2:  # re.split puts the captured separators (the special tokens) at odd positions
-                ids.append(self.special_tokens[part])
-            elif part:
-                ids.extend(self._encode_ordinary(part))
-        return ids
+        allowed = set(allowed_special)
+        unknown = allowed - set(self.special_tokens)
+        if unknown:
+            raise ValueError(
+                f"not registered as special tokens: {sorted(unknown)}; registered: {sorted(self.special_tokens)}"
+            )
+        return allowed
 
     def _encode_ordinary(self, text: str) -> list[int]:
         _utf8(text)  # check once for the whole text, so the error can name the position
+        return self._encode_chunks(_split(text, self.pattern))
+
+    def _encode_chunks(self, chunks: Iterable[str]) -> list[int]:
         cache = self._cache
         ids: list[int] = []
-        for chunk in _split(text, self.pattern):
+        for chunk in chunks:
             chunk_ids = cache.get(chunk)
             if chunk_ids is None:
                 chunk_ids = self._encode_chunk(chunk.encode("utf-8"))
@@ -509,6 +702,64 @@ class BPETokenizer:
     def _encode_chunk(self, data: bytes) -> list[int]:
         # The heap version of apply_merges: same tokens, and no slowdown on a chunk of 100,000 bytes.
         return _apply_merges_heap(list(data), self.merges)
+
+    # --- encoding text that comes in pieces ------------------------------------------------------------
+
+    def encode_iter(self, pieces: Iterable[str], allowed_special: str | set[str] = "none") -> Iterator[int]:
+        """The ids of "".join(pieces), yielded while the pieces come in: the same ids as `encode` of the
+        joined text, without ever holding all of it. A piece may end anywhere, inside a word or inside
+        a special token. allowed_special: as for `encode`.
+        """
+        return self._encode_stream(pieces, self._allowed(allowed_special))
+
+    def encode_file(
+        self, path: str | Path, chunk_chars: int = 1 << 20, allowed_special: str | set[str] = "none"
+    ) -> Iterator[int]:
+        """The ids of a UTF-8 text file, read `chunk_chars` characters at a time, as an iterator.
+
+        The same ids as `encode` of the whole file (read as it is: "\\r\\n" stays two characters), while
+        holding only about `chunk_chars` characters of it: collect them with list(...) or
+        np.fromiter(..., dtype=np.int32). With pattern=None the whole file is one chunk and is held.
+        """
+        _check_chunk_chars(chunk_chars)
+        return self.encode_iter(_read_pieces(_checked_file(path), chunk_chars), allowed_special)
+
+    def _encode_stream(self, pieces: Iterable[str], allowed: set[str]) -> Iterator[int]:
+        # Encoding each piece on its own could give other ids than encoding the whole text: a word cut
+        # in two becomes two chunks, half a special token becomes ordinary text. So each round encodes
+        # only the start of the text that no later text can change, and carries the rest over.
+        found = _specials_regex(allowed)
+        carry = ""
+        for piece in pieces:
+            ids, carry = self._encode_settled(carry + piece, found, allowed)
+            yield from ids
+        yield from self.encode(carry, allowed)  # the end of the text: nothing can change it any more
+
+    def _encode_settled(self, text: str, found: re.Pattern | None, allowed: set[str]) -> tuple[list[int], str]:
+        """The ids of the start of `text` that more text after it cannot change, and the rest of `text`.
+
+        What more text can change: the last chunk (a word may go on; with pattern=None the one chunk
+        is everything) and an end of `text` that may be the start of a special token. The chunks
+        before the last one are settled: the patterns end a chunk where the next character cannot
+        continue it, so a chunk with more of `text` after it ends there in any longer text too (the
+        tests check this on odd whitespace, digits, contractions and random cuts, for both patterns).
+        """
+        _utf8(text)
+        hold = _special_start(text, allowed)  # from here on, text may be the start of a special token
+        ids: list[int] = []
+        start = 0  # text[:start] is encoded
+        specials = found.finditer(text) if found else []
+        for m in specials:
+            if m.start() >= hold:
+                break
+            ids += self._encode_ordinary(text[start : m.start()])  # ends at a special token: settled
+            ids.append(self.special_tokens[m.group()])
+            start = m.end()
+        if start >= hold:  # a special token reached into the held-back end
+            return ids, text[start:]
+        chunks = _split(text[start:hold], self.pattern)
+        ids += self._encode_chunks(chunks[:-1])
+        return ids, chunks[-1] + text[hold:]
 
     # --- decoding ------------------------------------------------------------------------------------
 

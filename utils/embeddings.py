@@ -7,7 +7,7 @@ input as a set, so the position of each token is added as a second vector:
 
 Two kinds of position vector are in use:
 
-    learned     a second table, one trainable row per position 0 .. max_len-1 (GPT-2, BERT)
+    learned     a second table, one trainable row per position 0 .. context_length-1 (GPT-2, BERT)
     sinusoidal  a fixed formula (Vaswani et al. 2017), nothing to train:
                     P[t, 2i]   = sin(t / base^(2i/d))
                     P[t, 2i+1] = cos(t / base^(2i/d))        base = 10000
@@ -69,46 +69,47 @@ class TokenAndPositionEmbedding(nn.Module):
     Args:
         vocab_size: number of token ids; valid ids are 0 .. vocab_size-1.
         d_model: size of each vector.
-        max_len: the longest sequence the module accepts (the context length).
-        kind: "learned" (a trainable nn.Embedding of max_len rows, as in GPT-2) or "sinusoidal"
+        context_length: the longest sequence the module accepts (the context length).
+        kind: "learned" (a trainable nn.Embedding of context_length rows, as in GPT-2) or "sinusoidal"
             (the fixed table of sinusoidal_positions, stored as a buffer, not trained).
 
     Attributes:
         token: nn.Embedding(vocab_size, d_model), the token table.
-        position: nn.Embedding(max_len, d_model) for kind="learned"; None for "sinusoidal".
+        position: nn.Embedding(context_length, d_model) for kind="learned"; None for "sinusoidal".
 
     Both tables keep nn.Embedding's default initialisation, N(0, 1); a model may re-initialise them
     (GPT-2 uses N(0, 0.02^2)).
     """
 
-    def __init__(self, vocab_size: int, d_model: int, max_len: int, kind: str = "learned"):
+    def __init__(self, vocab_size: int, d_model: int, context_length: int, kind: str = "learned"):
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("max_len", max_len)):
+        for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("context_length", context_length)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if kind == "sinusoidal" and d_model % 2:
             raise ValueError(f"sinusoidal positions need an even d_model, got {d_model}")
-        self.vocab_size, self.d_model, self.max_len, self.kind = vocab_size, d_model, max_len, kind
+        self.vocab_size, self.d_model, self.context_length, self.kind = vocab_size, d_model, context_length, kind
         self.token = nn.Embedding(vocab_size, d_model)
         if kind == "learned":
-            self.position: nn.Embedding | None = nn.Embedding(max_len, d_model)
+            self.position: nn.Embedding | None = nn.Embedding(context_length, d_model)
         else:
             self.position = None
             # A buffer moves with .to(device) but is not a parameter; not saved, as it is a formula.
-            self.register_buffer("sinusoid", sinusoidal_positions(max_len, d_model), persistent=False)
+            self.register_buffer("sinusoid", sinusoidal_positions(context_length, d_model), persistent=False)
 
     def extra_repr(self) -> str:
-        return f"vocab_size={self.vocab_size}, d_model={self.d_model}, max_len={self.max_len}, kind={self.kind!r}"
+        return (f"vocab_size={self.vocab_size}, d_model={self.d_model}, context_length={self.context_length}, "
+                f"kind={self.kind!r}")
 
     def positions(self, n: int, start: int = 0) -> torch.Tensor:
         """The position vectors of positions start .. start+n-1, shape (n, d_model)."""
-        if start < 0 or start + n > self.max_len:
+        if start < 0 or start + n > self.context_length:
             raise ValueError(
-                f"positions {start}..{start + n - 1} do not fit in max_len={self.max_len}: this module "
-                f"was built for sequences of at most {self.max_len} tokens. Cut the input to the last "
-                f"{self.max_len} tokens, or build the module with a larger max_len."
+                f"positions {start}..{start + n - 1} do not fit in context_length={self.context_length}: this module "
+                f"was built for sequences of at most {self.context_length} tokens. Cut the input to the last "
+                f"{self.context_length} tokens, or build the module with a larger context_length."
             )
         if self.position is not None:
             index = torch.arange(start, start + n, device=self.position.weight.device)

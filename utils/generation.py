@@ -77,7 +77,7 @@ def generate(
 
     With use_cache, each step feeds only the newest token and reuses the keys and values of all
     earlier ones (utils.attention.KVCache); the output is the same as without the cache.
-    The model sees at most block_size tokens: a longer prompt is cropped to its last block_size
+    The model sees at most context_length tokens: a longer prompt is cropped to its last context_length
     tokens (crop_prompt=True) or refused with a clear error; when the text outgrows the context
     during generation, the window slides (and the cache is rebuilt for the new window).
     """
@@ -87,11 +87,11 @@ def generate(
         raise ValueError(f"the prompt must be token ids of shape (batch, n) with n >= 1, got {tuple(idx.shape)}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    block = model.config.block_size
+    block = model.config.context_length
     if idx.shape[1] > block and not crop_prompt:
         raise ValueError(
-            f"the prompt has {idx.shape[1]} tokens but the model's context is block_size={block}; "
-            "shorten it or pass crop_prompt=True to keep only its last block_size tokens"
+            f"the prompt has {idx.shape[1]} tokens but the model's context is context_length={block}; "
+            "shorten it or pass crop_prompt=True to keep only its last context_length tokens"
         )
     was_training = model.training
     model.eval()

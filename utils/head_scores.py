@@ -23,7 +23,7 @@ model with output_attentions=True). The leading dims are kept: a (layers, heads,
 
 What a score cannot say is whether the head matters. For that, remove the head and measure:
 
-    with ablate_head(model, layer, head):   # our GPT, with one head's output set to zero
+    with ablate_heads(model, layer, head):   # our GPT, with one head's output set to zero
         loss = mean_loss(model, batches)
     ablation_losses(model, batches)         # (layers, heads): the loss with each head removed
 """
@@ -50,7 +50,7 @@ __all__ = [
     "norm_weighted",
     "row_shares",
     "top_heads",
-    "ablate_head",
+    "ablate_heads",
     "mean_loss",
     "ablation_losses",
 ]
@@ -69,7 +69,7 @@ def per_layer(attentions, batch_index: int | None = None) -> list[torch.Tensor]:
 
     Each layer's tensor is (batch, heads, n, n) or (heads, n, n). batch_index picks one text of a batch;
     with None only a batch of one is accepted, so that a score never mixes texts silently.
-    Used by as_weights here and by the pictures of utils.attention_view.
+    Used by as_weights here and by the pictures of utils.views.attention_lines.
     """
     if not isinstance(attentions, (list, tuple)) or not attentions:
         raise ValueError("attentions must be a non-empty list or tuple with one tensor per layer")
@@ -289,42 +289,45 @@ def top_heads(scores: torch.Tensor, k: int = 3) -> list[tuple[int, int, float]]:
 # --- ablation: remove one head of our GPT and measure -------------------------------------------
 
 
-def _check_head(model, layer: int, head: int) -> tuple[int, int]:
-    blocks = getattr(model, "blocks", None)
-    if blocks is None or not hasattr(blocks[0], "attn"):
-        raise ValueError("ablate_head works on the course's GPT (utils.model.GPT): a model with .blocks, each "
-                         "holding .attn with .out_proj")
-    n_layers, n_heads = len(blocks), blocks[0].attn.n_heads
-    if not 0 <= layer < n_layers:
-        raise ValueError(f"layer must be in 0..{n_layers - 1}, got {layer}")
-    if not 0 <= head < n_heads:
-        raise ValueError(f"head must be in 0..{n_heads - 1}, got {head}")
-    return blocks[layer].attn.d_head, n_heads
-
-
 @contextlib.contextmanager
-def ablate_head(model, layer: int, head: int):
-    """Inside the `with` block, head `head` of layer `layer` of our GPT contributes nothing.
+def ablate_heads(model, layer: int, heads):
+    """Inside the `with` block, the given head(s) of layer `layer` contribute nothing.
 
-    Attention's output is concat(head_0, ..., head_H-1) W^O; the head's d_head features are the slice
-    [head * d_head, (head + 1) * d_head) of the input of attn.out_proj. A forward pre-hook sets that
-    slice to zero, so W^O receives nothing from the head. Leaving the block removes the hook: the model
-    is exactly as before.
+    Attention's output is concat(head_0, ..., head_H-1) W^O; head h's d_head features are the slice
+    [h * d_head, (h + 1) * d_head) of the input of attn.out_proj. A forward pre-hook sets those slices
+    to zero, so W^O receives nothing from the heads. Leaving the block removes the hook: the model is
+    exactly as before. `heads` is one head index or several. Works on every model of the course whose
+    `.blocks[layer].attn` is a utils.attention.MultiHeadAttention (our GPT, lesson 04's HeadsModel).
     """
-    d_head, _ = _check_head(model, layer, head)
-    start, stop = head * d_head, (head + 1) * d_head
+    attn, heads = _check_heads(model, layer, heads)
+    keep = torch.ones(attn.d_model)
+    for h in heads:
+        keep[h * attn.d_head:(h + 1) * attn.d_head] = 0.0
 
-    def zero_slice(module, inputs):
+    def zero_slices(module, inputs):
         (x,) = inputs
-        x = x.clone()  # never change a tensor that something else may still use
-        x[..., start:stop] = 0
-        return (x,)
+        return (x * keep.to(x.device, x.dtype),)  # a new tensor: nothing else that uses x changes
 
-    handle = model.blocks[layer].attn.out_proj.register_forward_pre_hook(zero_slice)
+    handle = attn.out_proj.register_forward_pre_hook(zero_slices)
     try:
         yield model
     finally:
         handle.remove()
+
+
+def _check_heads(model, layer: int, heads) -> tuple:
+    blocks = getattr(model, "blocks", None)
+    if blocks is None or not hasattr(blocks[0], "attn"):
+        raise ValueError("ablate_heads works on the course's models (utils.model.GPT, lesson 04's HeadsModel): "
+                         "a model with .blocks, each holding .attn with .out_proj")
+    n_layers, n_heads = len(blocks), blocks[0].attn.n_heads
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"layer must be in 0..{n_layers - 1}, got {layer}")
+    heads = [heads] if isinstance(heads, int) else list(heads)
+    for head in heads:
+        if not 0 <= head < n_heads:
+            raise ValueError(f"head must be in 0..{n_heads - 1}, got {head}")
+    return blocks[layer].attn, heads
 
 
 @torch.no_grad()
@@ -353,6 +356,6 @@ def ablation_losses(model, batches, progress: bool = False) -> torch.Tensor:
     losses = torch.zeros(n_layers, n_heads)
     pairs = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
     for layer, head in tqdm(pairs, desc="ablating heads", disable=not progress):
-        with ablate_head(model, layer, head):
+        with ablate_heads(model, layer, head):
             losses[layer, head] = mean_loss(model, batches)
     return losses

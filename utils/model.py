@@ -26,7 +26,7 @@ from .attention import KVCache, MultiHeadAttention
 @dataclass
 class GPTConfig:
     vocab_size: int = 65  # number of distinct tokens (65 characters in Tiny Shakespeare)
-    block_size: int = 64  # context length: the most tokens the model can look at
+    context_length: int = 64  # context length: the most tokens the model can look at
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128  # d_model, the width of every token vector
@@ -35,7 +35,7 @@ class GPTConfig:
     tie_weights: bool = True  # the output head reuses the token embedding matrix
 
     def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+        for name in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {getattr(self, name)}")
         if self.n_embd % self.n_head != 0:
@@ -106,7 +106,7 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
-        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.context_length, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
@@ -148,11 +148,11 @@ class GPT(nn.Module):
         n = idx.shape[1]
         if n == 0:
             raise ValueError("the input is empty: give at least one token id")
-        if past + n > self.config.block_size:
+        if past + n > self.config.context_length:
             raise ValueError(
                 f"sequence of {past + n} tokens is longer than the model's context "
-                f"block_size={self.config.block_size}. Crop it to the last {self.config.block_size} tokens "
-                f"(idx[:, -{self.config.block_size}:]); utils.generation.generate does this for you."
+                f"context_length={self.config.context_length}. Crop it to the last {self.config.context_length} tokens "
+                f"(idx[:, -{self.config.context_length}:]); utils.generation.generate does this for you."
             )
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
             raise ValueError(

@@ -1,4 +1,4 @@
-"""Training the GPT on Tiny Shakespeare: batches, AdamW with warm-up and cosine decay, checkpoints.
+"""Training the GPT on Tiny Shakespeare: batches, AdamW (or Muon) with warm-up and cosine decay.
 
 From a notebook:
 
@@ -6,41 +6,41 @@ From a notebook:
     history = trainer.fit()                     # tqdm bar, periodic evaluation
     trainer.save("runs/cpu-quick")              # safetensors + JSON, resumable exactly
 
-From the command line:
+From the command line (utils/course/cli.py):
 
     python -m utils.train --preset cpu-quick [--device cpu] [--out runs/cpu-quick] [--resume]
 
-A checkpoint folder holds model.safetensors (weights), optimizer.safetensors (AdamW's moments and
-the random-generator states), config.json (model and training settings, step, loss history, the
-Python and NumPy random states) and tokenizer.json. Nothing is pickled, so loading a checkpoint
-someone sends you cannot run code.
+One training step is the whole idea, in `Trainer.fit`:
+
+    lr  = lr_at(step)                    warm-up, then cosine decay
+    x,y = get_batch(train_data)          random windows, y = x shifted by one token
+    loss = cross_entropy(model(x), y)
+    loss.backward(); clip the gradient norm to 1; optimizer.step()
+
+The checkpoint format lives in utils/checkpoint.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
+from . import checkpoint
+from .course.device import get_device
+from .course.seeding import set_seed
 from .data import load_shakespeare
-from .device import get_device
 from .model import GPT, GPTConfig
-from .seeding import set_seed
-
-CHECKPOINT_VERSION = 1
 
 
 @dataclass
 class TrainConfig:
+    """How a run trains: batch, schedule, optimizer, evaluation, tokenizer. Saved in every checkpoint."""
+
     batch_size: int = 12
     max_steps: int = 2000
     lr: float = 1e-3  # peak learning rate, reached after warm-up
@@ -66,35 +66,29 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-# name -> (model settings, training settings). vocab_size is set from the tokenizer.
+# name -> (model settings, training settings). vocab_size is set from the tokenizer. How each was found
+# is in lessons/06_training_gpt.md ("The presets"); benchmarks/bench_gpt.py measures them.
 PRESETS: dict[str, tuple[dict, dict]] = {
-    # nanoGPT's CPU recipe for Tiny Shakespeare (its README's "I only have a macbook" settings), with twice
-    # its learning rate: 2,000 steps are too few for 1e-3 to get far. Measured (benchmarks/bench_gpt.py):
-    # validation loss 1.797 against 1.897 at 1e-3 (nanoGPT reports 1.87 for its own run at 1e-3).
+    # nanoGPT's CPU recipe for Tiny Shakespeare, at twice its learning rate (val 1.797 against 1.897).
     "cpu-quick": (
-        dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
+        dict(n_layer=4, n_head=4, n_embd=128, context_length=64, dropout=0.0),
         dict(batch_size=12, max_steps=2000, lr=2e-3, min_lr=2e-4, warmup_steps=100, eval_interval=250),
     ),
-    # The best found for about 5 minutes on 2 CPU cores: Muon (utils/muon.py) instead of AdamW, on a
-    # narrower model (96 dims) whose steps are cheap enough for 4,500 of them. Measured
-    # (benchmarks/bench_gpt.py, and /tmp runs of 2,000 steps at 96 dims): Muon 1.649 against AdamW 1.831
-    # at lr 3e-3; Muon at lr 6e-3 1.607, at 1.2e-2 1.616. AdamW's best in about 5 minutes was about 1.59
-    # (96 dims, 7,000 steps, 327 s); the cpu-quick model with AdamW for 8,000 steps reached 1.56 in 474 s.
-    # Tried and worse with AdamW: dropout 0.1 (1.625 at 8,000 steps), context 128 with batch 6.
+    # The best found for about 5 minutes on 2 CPU cores: Muon on a narrower model (val 1.529 in 256 s).
     "cpu-5min": (
-        dict(n_layer=4, n_head=4, n_embd=96, block_size=64, dropout=0.0),
+        dict(n_layer=4, n_head=4, n_embd=96, context_length=64, dropout=0.0),
         dict(batch_size=12, max_steps=4500, lr=6e-3, min_lr=6e-4, warmup_steps=100, eval_interval=500,
              optimizer="muon"),
     ),
     # nanoGPT's GPU recipe (config/train_shakespeare_char.py).
     "gpu": (
-        dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
+        dict(n_layer=6, n_head=6, n_embd=384, context_length=256, dropout=0.2),
         dict(batch_size=64, max_steps=5000, lr=1e-3, min_lr=1e-4, warmup_steps=100, eval_interval=250,
              eval_iters=200),
     ),
     # A few seconds: for tests and quick mode.
     "tiny": (
-        dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0),
+        dict(n_layer=2, n_head=2, n_embd=32, context_length=32, dropout=0.0),
         dict(batch_size=8, max_steps=50, lr=3e-3, min_lr=3e-4, warmup_steps=10, eval_interval=25,
              eval_iters=4, final_eval_iters=8),
     ),
@@ -142,12 +136,12 @@ def make_optimizer(model: GPT, cfg: TrainConfig, device: torch.device) -> torch.
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use 'adamw' or 'muon'")
 
 
-def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator):
+def get_batch(data: torch.Tensor, batch_size: int, context_length: int, generator: torch.Generator):
     """batch_size random windows of the token stream: inputs x and targets y = x shifted by one."""
-    if len(data) <= block_size:
-        raise ValueError(f"the data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}")
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    rows = starts[:, None] + torch.arange(block_size + 1)  # (batch, block_size + 1) positions
+    if len(data) <= context_length:
+        raise ValueError(f"the data has {len(data)} tokens, fewer than context_length + 1 = {context_length + 1}")
+    starts = torch.randint(len(data) - context_length, (batch_size,), generator=generator)
+    rows = starts[:, None] + torch.arange(context_length + 1)  # (batch, context_length + 1) positions
     window = data[rows]  # one gather instead of 2 * batch_size slices
     return window[:, :-1], window[:, 1:]
 
@@ -156,7 +150,7 @@ def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512):
     """The tokenizer a run uses: characters (default), the byte-level BPE of lesson 01 trained now,
     or a tokenizer saved earlier (a .json path)."""
     if str(kind).endswith(".json"):
-        return load_tokenizer(kind)
+        return checkpoint.tokenizer_from_file(kind)
     if kind == "char":
         from .char_tokenizer import CharTokenizer
 
@@ -170,29 +164,10 @@ def make_tokenizer(kind: str, text: str, bpe_vocab_size: int = 512):
     raise ValueError(f"unknown tokenizer {kind!r}: use 'char', 'bpe' or the path of a saved tokenizer (.json)")
 
 
-def load_tokenizer(path):
-    """A CharTokenizer or BPETokenizer from its JSON file (the file says which it is)."""
-    from .bpe import FORMAT as BPE_FORMAT
-    from .bpe import BPETokenizer
-    from .char_tokenizer import FORMAT as CHAR_FORMAT
-    from .char_tokenizer import CharTokenizer
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"tokenizer file {path} not found (lesson 01 saves one; or use 'char' / 'bpe')")
-    try:
-        kind = json.loads(path.read_text(encoding="utf-8")).get("format")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        kind = None
-    if kind == CHAR_FORMAT:
-        return CharTokenizer.load(path)
-    if kind == BPE_FORMAT:
-        return BPETokenizer.load(path)
-    raise ValueError(f"{path} is not a tokenizer file of this course (format {kind!r})")
-
-
 @dataclass
-class History:
+class TrainHistory:
+    """The losses of a run: every training step's, and the evaluations' on train and validation data."""
+
     steps: list = field(default_factory=list)  # step of every logged training loss
     train_loss: list = field(default_factory=list)
     eval_steps: list = field(default_factory=list)
@@ -210,6 +185,15 @@ def _autocast(device: torch.device):
 
 
 class Trainer:
+    """A GPT, its data, tokenizer and optimizer, and the loop that trains it.
+
+    Trainer(model_config, train_config) builds everything from the settings (the text defaults to Tiny
+    Shakespeare, split into the first 90 % for training and the last 10 % for validation);
+    Trainer.from_preset("cpu-quick") takes named settings. fit() trains, save() / load() write and read a
+    checkpoint that resumes exactly. The attributes (model, optimizer, train_data, val_data, history,
+    step) are there to be looked at.
+    """
+
     def __init__(self, model_config: GPTConfig, train_config: TrainConfig, device=None, text: str | None = None,
                  tokenizer=None):
         self.train_config = train_config
@@ -225,7 +209,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, train_config, self.device)
         self.batch_generator = torch.Generator().manual_seed(train_config.seed)
         self.step = 0
-        self.history = History()
+        self.history = TrainHistory()
 
     @classmethod
     def from_preset(cls, name: str, device=None, **overrides) -> Trainer:
@@ -257,7 +241,7 @@ class Trainer:
             gen = torch.Generator().manual_seed(12345)
             losses = []
             for _ in range(iters):
-                x, y = get_batch(data, self.train_config.batch_size, self.model_config.block_size, gen)
+                x, y = get_batch(data, self.train_config.batch_size, self.model_config.context_length, gen)
                 with _autocast(self.device):
                     _, loss, _ = self.model(x.to(self.device), y.to(self.device))
                 losses.append(loss.item())
@@ -265,14 +249,7 @@ class Trainer:
         self.model.train()
         return out
 
-    def _evaluate(self, iters=None) -> dict[str, float]:
-        losses = self.estimate_loss(iters)
-        self.history.eval_steps.append(self.step)
-        self.history.eval_train.append(losses["train"])
-        self.history.eval_val.append(losses["val"])
-        return losses
-
-    def fit(self, steps: int | None = None, progress: bool = True, callback=None) -> History:
+    def fit(self, steps: int | None = None, progress: bool = True, callback=None) -> TrainHistory:
         """Train until max_steps (or for `steps` more steps, to stop early and resume later).
 
         callback(trainer, losses) is called after every evaluation (e.g. to print a sample).
@@ -281,23 +258,18 @@ class Trainer:
 
         cfg = self.train_config
         end = cfg.max_steps if steps is None else min(cfg.max_steps, self.step + steps)
-        self.model.train()
         bar = tqdm(total=end - self.step, desc="training", disable=not progress, leave=True)
+        self.model.train()
         started = time.perf_counter()
         while self.step < end:
-            if self.step % cfg.eval_interval == 0 and (not self.history.eval_steps
-                                                       or self.history.eval_steps[-1] != self.step):
-                losses = self._evaluate()
-                bar.set_postfix(val=f"{losses['val']:.3f}")
-                if callback:
-                    callback(self, losses)
+            if self.step % cfg.eval_interval == 0:
+                self._evaluate_once(cfg.eval_iters, bar, callback)
             lr = lr_at(self.step, cfg)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x, y = get_batch(self.train_data, cfg.batch_size, self.model_config.block_size, self.batch_generator)
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = get_batch(self.train_data, cfg.batch_size, self.model_config.context_length, self.batch_generator)
             with _autocast(self.device):
-                _, loss, _ = self.model(x, y)
+                _, loss, _ = self.model(x.to(self.device), y.to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -308,44 +280,31 @@ class Trainer:
             self.history.train_loss.append(loss.item())
             bar.update(1)
         self.history.seconds += time.perf_counter() - started
-        if self.step >= cfg.max_steps and (not self.history.eval_steps or self.history.eval_steps[-1] != self.step):
-            losses = self._evaluate(cfg.final_eval_iters)
-            bar.set_postfix(val=f"{losses['val']:.3f}")
-            if callback:
-                callback(self, losses)
+        if self.step >= cfg.max_steps:  # the last, more precise estimate
+            self._evaluate_once(cfg.final_eval_iters, bar, callback)
         bar.close()
         return self.history
 
-    # --- checkpoints -------------------------------------------------------------------------
+    def _evaluate_once(self, iters: int, bar, callback) -> None:
+        """Evaluate and record, unless this step was evaluated already (a resumed run starts on one)."""
+        if self.history.eval_steps and self.history.eval_steps[-1] == self.step:
+            return
+        losses = self.estimate_loss(iters)
+        self.history.eval_steps.append(self.step)
+        self.history.eval_train.append(losses["train"])
+        self.history.eval_val.append(losses["val"])
+        bar.set_postfix(val=f"{losses['val']:.3f}")
+        if callback:
+            callback(self, losses)
 
-    def save(self, folder) -> Path:
+    # --- checkpoints (the format: utils/checkpoint.py) -------------------------------------------
+
+    def save(self, folder):
         """Write a checkpoint that resumes exactly: weights, optimizer, random states, history."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        if self.model_config.tie_weights:
-            state.pop("head.weight", None)  # the same tensor as tok_emb.weight; stored once
-        save_file(state, folder / "model.safetensors")
-        tensors, groups = _optimizer_to_tensors(self.optimizer)
-        tensors["rng.batches"] = self.batch_generator.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():  # dropout on a GPU draws from the CUDA generators
-            for i, state in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = state
-        save_file(tensors, folder / "optimizer.safetensors")
-        self.tokenizer.save(folder / "tokenizer.json")
-        meta = {
-            "version": CHECKPOINT_VERSION,
-            "model": self.model_config.to_dict(),
-            "train": asdict(self.train_config),
-            "step": self.step,
-            "optimizer_groups": groups,
-            "history": asdict(self.history),
-            "rng_python": _python_state_to_json(random.getstate()),
-            "rng_numpy": _numpy_state_to_json(np.random.get_state()),
-        }
-        (folder / "config.json").write_text(json.dumps(meta, indent=1) + "\n")
-        return folder
+        meta = {"model": self.model_config.to_dict(), "train": asdict(self.train_config), "step": self.step,
+                "history": asdict(self.history)}
+        return checkpoint.save_training_state(folder, self.model, self.optimizer, self.tokenizer,
+                                              self.batch_generator, meta)
 
     @classmethod
     def load(cls, folder, device=None, text: str | None = None) -> Trainer:
@@ -353,172 +312,18 @@ class Trainer:
 
         `text` must be the text the run was started on (default: Tiny Shakespeare).
         """
-        meta, folder = read_checkpoint_meta(folder)
-        model_config = GPTConfig.from_dict(meta["model"])
-        train_config = TrainConfig.from_dict(meta["train"])
-        tokenizer = load_tokenizer(folder / "tokenizer.json")
-        trainer = cls(model_config, train_config, device=device, text=text, tokenizer=tokenizer)
-        load_weights(trainer.model, folder)
-        tensors = load_file(folder / "optimizer.safetensors")
-        _optimizer_from_tensors(trainer.optimizer, tensors, meta["optimizer_groups"], trainer.device)
-        trainer.batch_generator.set_state(tensors["rng.batches"])
-        torch.set_rng_state(tensors["rng.torch"])
-        cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-        if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-        random.setstate(_python_state_from_json(meta["rng_python"]))
-        np.random.set_state(_numpy_state_from_json(meta["rng_numpy"]))
+        meta = checkpoint.read_meta(folder)
+        tokenizer = checkpoint.tokenizer_from_file(f"{folder}/tokenizer.json")
+        trainer = cls(GPTConfig.from_dict(meta["model"]), TrainConfig.from_dict(meta["train"]), device=device,
+                      text=text, tokenizer=tokenizer)
+        checkpoint.load_weights(trainer.model, folder)
+        checkpoint.read_training_state(folder, trainer.optimizer, trainer.batch_generator, trainer.device)
         trainer.step = meta["step"]
-        trainer.history = History(**meta["history"])
+        trainer.history = TrainHistory(**meta["history"])
         return trainer
 
 
-def read_checkpoint_meta(folder) -> tuple[dict, Path]:
-    folder = Path(folder)
-    path = folder / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} is not a checkpoint folder: it has no config.json "
-                                f"(train one with `python -m utils.train --preset cpu-quick --out {folder}`)")
-    meta = json.loads(path.read_text())
-    if meta.get("version") != CHECKPOINT_VERSION or "model" not in meta:
-        raise ValueError(f"{path} is not a checkpoint of this course (version {meta.get('version')!r})")
-    return meta, folder
+if __name__ == "__main__":  # python -m utils.train
+    from .course.cli import train_main
 
-
-def load_weights(model: GPT, folder) -> GPT:
-    """Load model.safetensors into `model`, saying clearly when the shapes do not match."""
-    state = load_file(Path(folder) / "model.safetensors")
-    if model.config.tie_weights:
-        state["head.weight"] = state["tok_emb.weight"]
-    own = model.state_dict()
-    problems = [f"{k}: checkpoint {tuple(v.shape)}, model {tuple(own[k].shape)}"
-                for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if problems or missing or unexpected:
-        raise ValueError(
-            f"the checkpoint in {folder} was made for another model configuration. "
-            + (f"Shape mismatches: {problems[:3]}. " if problems else "")
-            + (f"Missing: {missing[:3]}. " if missing else "")
-            + (f"Unexpected: {unexpected[:3]}. " if unexpected else "")
-            + "Build the model from the checkpoint's own config.json (load_model(folder)) instead."
-        )
-    model.load_state_dict(state)
-    return model
-
-
-def load_model(folder, device=None):
-    """A trained GPT and its tokenizer from a checkpoint folder, ready for generation."""
-    meta, folder = read_checkpoint_meta(folder)
-    config = GPTConfig.from_dict(meta["model"])
-    model = load_weights(GPT(config), folder).to(get_device(device)).eval()
-    tokenizer = load_tokenizer(folder / "tokenizer.json")
-    return model, tokenizer
-
-
-# --- plain-data forms of optimizer and random states (so nothing needs pickle) ---------------
-
-def _optimizer_to_tensors(optimizer) -> tuple[dict, list]:
-    state = optimizer.state_dict()
-    tensors = {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            value = value if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
-    return tensors, state["param_groups"]
-
-
-def _optimizer_from_tensors(optimizer, tensors: dict, groups: list, device) -> None:
-    state: dict = {}
-    for name, value in tensors.items():
-        if not name.startswith("state."):
-            continue
-        _, index, key = name.split(".", 2)
-        # AdamW keeps 'step' as a CPU tensor (unless fused on CUDA); moments live with the params.
-        state.setdefault(int(index), {})[key] = value if key == "step" else value.to(device)
-    if state and device.type == "cuda" and isinstance(optimizer, torch.optim.AdamW):
-        for values in state.values():  # the fused CUDA AdamW keeps its step count on the card
-            values["step"] = values["step"].to(device)
-    # How the update runs (fused kernel or not) belongs to this machine, not to the checkpoint.
-    runtime = [{k: g[k] for k in ("fused", "foreach", "capturable", "differentiable") if k in g}
-               for g in optimizer.param_groups]
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
-    for group, settings in zip(optimizer.param_groups, runtime, strict=True):
-        group.update(settings)
-
-
-def _python_state_to_json(state):
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _python_state_from_json(value):
-    version, internal, gauss = value
-    return (version, tuple(internal), gauss)
-
-
-def _numpy_state_to_json(state):
-    kind, keys, pos, has_gauss, cached = state
-    return [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]
-
-
-def _numpy_state_from_json(value):
-    kind, keys, pos, has_gauss, cached = value
-    return (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached)
-
-
-# --- command line ------------------------------------------------------------------------------
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m utils.train", description="Train the course's GPT on Tiny Shakespeare.")
-    parser.add_argument("--preset", default="cpu-quick", choices=sorted(PRESETS))
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--out", default=None, help="checkpoint folder (default: runs/<preset>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--steps", type=int, default=None, help="stop after this many more steps (resume later)")
-    parser.add_argument("--max-steps", type=int, default=None, help="override the preset's total steps")
-    parser.add_argument("--tokenizer", default=None,
-                        help="char (default), bpe, or the path of a saved tokenizer .json")
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-
-    try:
-        run(args)
-    except (RuntimeError, ValueError, FileNotFoundError) as error:  # say what is wrong, no traceback
-        parser.exit(2, f"error: {error}\n")
-
-
-def run(args) -> None:
-    out = Path(args.out or f"runs/{args.preset}")
-    if args.resume:
-        fixed = [f"--{k.replace('_', '-')}" for k in ("max_steps", "tokenizer", "seed") if getattr(args, k) is not None]
-        if fixed:
-            raise ValueError(f"{', '.join(fixed)} cannot change when resuming: the run continues with the settings "
-                             f"saved in {out}/config.json")
-        trainer = Trainer.load(out, device=args.device)
-        print(f"resuming {out} at step {trainer.step} of {trainer.train_config.max_steps}")
-    else:
-        overrides = {k: v for k, v in (("max_steps", args.max_steps), ("tokenizer", args.tokenizer),
-                                       ("seed", args.seed)) if v is not None}
-        trainer = Trainer.from_preset(args.preset, device=args.device, **overrides)
-    cfg = trainer.model_config
-    name = "model" if args.resume else f"preset {args.preset}"
-    print(f"{name}: {cfg.n_layer} layers, {cfg.n_head} heads, {cfg.n_embd} dims, context "
-          f"{cfg.block_size}, vocab {cfg.vocab_size}, {trainer.model.num_parameters():,} parameters, "
-          f"device {trainer.device}")
-
-    def report(t, losses):
-        print(f"step {t.step:5d}  train {losses['train']:.4f}  val {losses['val']:.4f}", flush=True)
-
-    trainer.fit(steps=args.steps, callback=report)
-    trainer.save(out)
-    h = trainer.history
-    print(f"saved {out} at step {trainer.step} of {trainer.train_config.max_steps}; last evaluation at step "
-          f"{h.eval_steps[-1]}: val loss {h.eval_val[-1]:.4f}; {h.seconds:.1f} s of training in all "
-          f"({1000 * h.seconds / max(1, trainer.step):.1f} ms per step, evaluations included)")
-    print(f"sample: python -m utils.sample --checkpoint {out} --prompt 'ROMEO:'")
-
-
-if __name__ == "__main__":
-    main()
+    train_main()

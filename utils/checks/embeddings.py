@@ -97,7 +97,7 @@ def check_add_positions(add_positions) -> None:
             Case(
                 (torch.zeros(2, 3, 4), _table(5, 4, seed=4)),
                 hint="A sequence of n = 3 tokens needs the position vectors of positions 0, 1, 2: the first "
-                "3 rows of the table (it has max_len = 5 rows).",
+                "3 rows of the table (it has context_length = 5 rows).",
             ),
             Case(
                 (_table(6, 4, seed=5).reshape(3, 2, 4), _table(6, 4, seed=6)),
@@ -106,7 +106,7 @@ def check_add_positions(add_positions) -> None:
             ),
             Case(
                 (_table(10, 2, seed=7).reshape(2, 5, 2), _table(5, 2, seed=8)),
-                hint="A sequence as long as the table (n = max_len) uses every row.",
+                hint="A sequence as long as the table (n = context_length) uses every row.",
             ),
             Case(
                 (_table(3, 4, seed=9), _table(6, 4, seed=10)),

@@ -137,8 +137,8 @@ def check_block_forward(block_forward) -> None:
     )
 
 
-def _count_reference(vocab_size: int, block_size: int, n_layer: int, n_embd: int) -> int:
-    config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=1, n_embd=n_embd,
+def _count_reference(vocab_size: int, context_length: int, n_layer: int, n_embd: int) -> int:
+    config = GPTConfig(vocab_size=vocab_size, context_length=context_length, n_layer=n_layer, n_head=1, n_embd=n_embd,
                        bias=False)
     with torch.random.fork_rng():
         return GPT(config).num_parameters()
@@ -148,9 +148,9 @@ def check_count_parameters(count_parameters) -> None:
     """Exercise 5.3: the parameter count of a GPT with bias=False and tied weights, by formula."""
     shape = {}
 
-    def reference(vocab_size, block_size, n_layer, n_embd):
-        shape.update(V=vocab_size, T=block_size, L=n_layer, d=n_embd)  # for compare's diagnosis
-        return _count_reference(vocab_size, block_size, n_layer, n_embd)
+    def reference(vocab_size, context_length, n_layer, n_embd):
+        shape.update(V=vocab_size, T=context_length, L=n_layer, d=n_embd)  # for compare's diagnosis
+        return _count_reference(vocab_size, context_length, n_layer, n_embd)
 
     def compare(expected, got):
         if isinstance(got, bool) or not isinstance(got, (int, float)) or got != int(got):
@@ -161,7 +161,7 @@ def check_count_parameters(count_parameters) -> None:
         V, T, L, d = shape["V"], shape["T"], shape["L"], shape["d"]
         known = {
             V * d: "the head shares the token embedding's V x d matrix (weight tying): count it once",
-            -T * d: "the position embedding (block_size x n_embd) is missing",
+            -T * d: "the position embedding (context_length x n_embd) is missing",
             -V * d: "the token embedding (vocab_size x n_embd) is missing",
             -d: "the final LayerNorm's d gains are missing",
             -2 * L * d: "each block's two LayerNorms (d gains each) are missing",
@@ -211,8 +211,8 @@ def _ids(batch: int, n: int, vocab_size: int, seed: int) -> torch.Tensor:
 
 def check_gpt_forward(gpt_forward) -> None:
     """Exercise 5.4: the whole model's forward pass, token ids -> logits."""
-    model = _gpt(1, vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
-    untied = _gpt(2, tie_weights=False, vocab_size=13, block_size=10, n_layer=3, n_head=2, n_embd=8)
+    model = _gpt(1, vocab_size=11, context_length=8, n_layer=2, n_head=2, n_embd=16)
+    untied = _gpt(2, tie_weights=False, vocab_size=13, context_length=10, n_layer=3, n_head=2, n_embd=8)
     run_cases(
         "gpt_forward",
         gpt_forward,
@@ -228,7 +228,7 @@ def check_gpt_forward(gpt_forward) -> None:
                 (model, _ids(3, 5, 11, seed=4)),
                 label="gpt_forward(the same model, ids of shape (3, 5)): shorter than the context",
                 hint="A sequence of n tokens uses positions 0 .. n-1: model.pos_emb(torch.arange(n)) with "
-                "n = idx.shape[1], not block_size.",
+                "n = idx.shape[1], not context_length.",
             ),
             Case(
                 (model, _ids(1, 1, 11, seed=5)),

@@ -9,9 +9,9 @@ from ..train import TrainConfig, lr_at
 from .core import Case, CheckFailed, run_cases
 
 
-def _batch_reference(data, starts, block_size):
-    x = torch.stack([data[s:s + block_size] for s in starts])
-    y = torch.stack([data[s + 1:s + 1 + block_size] for s in starts])
+def _batch_reference(data, starts, context_length):
+    x = torch.stack([data[s:s + context_length] for s in starts])
+    y = torch.stack([data[s + 1:s + 1 + context_length] for s in starts])
     return x, y
 
 
@@ -25,10 +25,10 @@ def check_make_batch(make_batch) -> None:
         [
             Case((data, [0, 5], 4)),
             Case((data, [30], 8), hint="The last window may end right at the end of the data: y needs one more."),
-            Case((data, [3, 3, 10], 1), hint="block_size 1: each x is one token, each y the token after it."),
+            Case((data, [3, 3, 10], 1), hint="context_length 1: each x is one token, each y the token after it."),
         ],
-        hint="x = data[s : s + block_size] and y = data[s + 1 : s + 1 + block_size] for each start s, "
-        "stacked with torch.stack into (batch, block_size).",
+        hint="x = data[s : s + context_length] and y = data[s + 1 : s + 1 + context_length] for each start s, "
+        "stacked with torch.stack into (batch, context_length).",
     )
 
 
@@ -56,7 +56,7 @@ def check_lr_at(learning_rate) -> None:
 def check_training_step(training_step) -> None:
     """Exercise 6.3: one step (forward, loss, backward, clip, optimizer step) moves the weights
     exactly as the reference step does."""
-    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16)
+    cfg = GPTConfig(vocab_size=11, context_length=8, n_layer=1, n_head=2, n_embd=16)
     x = torch.randint(0, 11, (3, 8), generator=torch.Generator().manual_seed(0))
     y = torch.randint(0, 11, (3, 8), generator=torch.Generator().manual_seed(1))
 

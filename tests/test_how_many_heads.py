@@ -8,9 +8,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from utils import heads_experiment as hx
+from utils import how_many_heads as hx
 from utils.attention import merge_heads, split_heads
-from utils.attention_explorer import AttentionExplorer
 from utils.checks import CheckFailed
 from utils.checks.multi_head import (
     check_merge_heads,
@@ -18,6 +17,8 @@ from utils.checks.multi_head import (
     check_multi_head_attention,
     check_split_heads,
 )
+from utils.head_scores import ablate_heads
+from utils.views.attention_heatmaps import AttentionExplorer
 
 matplotlib.use("Agg")
 
@@ -99,8 +100,8 @@ def test_a_few_training_steps_lower_the_loss():
     torch.manual_seed(0)
     model = hx.HeadsModel(2)
     data = hx.evaluation_set(size=200)
-    before = hx.evaluate(model, data)[0]
-    history = hx.train(model, steps=40, eval_every=20, eval_data=data)
+    before = hx.held_out_scores(model, data)[0]
+    history = hx.train_heads_model(model, steps=40, eval_every=20, eval_data=data)
     assert history.steps == [0, 20, 40]
     assert history.loss[0] == pytest.approx(before)
     assert history.loss[-1] < before - 0.3
@@ -150,7 +151,7 @@ def test_removing_a_head_changes_the_output_only_inside_the_block():
     x, _ = hx.make_batch(2)
     with torch.no_grad():
         full = model(x)
-        with hx.heads_removed(model, 0, [1]):
+        with ablate_heads(model, 0, [1]):
             without = model(x)
         again = model(x)
     assert not torch.allclose(full, without)

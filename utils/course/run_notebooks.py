@@ -1,14 +1,14 @@
 """Run course notebooks top to bottom in full mode and store their outputs (for maintainers).
 
-    python -m utils.run_notebooks notebooks/08_bert_finetuning.ipynb [more.ipynb ...]
-    python -m utils.run_notebooks --clear-only notebooks/07_generation.ipynb
+    python -m utils.course.run_notebooks notebooks/08_bert_finetuning.ipynb [more.ipynb ...]
+    python -m utils.course.run_notebooks --clear-only notebooks/07_generation.ipynb
 
 Each notebook runs in a fresh `llm-course` kernel with quick mode off and the network libraries
 told to stay offline, exactly what a learner gets; the outputs are written back into the file.
 Then the outputs of cells tagged `online-only` are removed: those cells draw with JavaScript that a
 package fetches from the internet (bertviz), so a stored copy would show an empty box offline and
 would put another project's JavaScript into this repository. Last, if a solutions notebook was run,
-the student copies are regenerated (utils.make_exercises).
+the student copies are regenerated (utils.course.make_exercises).
 
 On a busy machine set OMP_NUM_THREADS=1: two torch threads competing with other programs for two
 cores can be many times slower than one.

@@ -50,7 +50,7 @@ def check_versions() -> list[tuple[str, str, str]]:
 
 
 def check_data() -> list[tuple[str, str, str]]:
-    from .data import verify_all
+    from ..data import verify_all
 
     return [(f"data/{name}", f"{size:,} bytes" if size else "-", status) for name, size, status in verify_all()]
 
@@ -61,7 +61,7 @@ def check_bert(sentence: str = "The cat sat on the mat because it was tired.") -
 
     import torch
 
-    from .bert import ModelNotAvailable, load_encoder, load_tokenizer, pretrained_path
+    from ..bert import ModelNotAvailable, load_encoder, load_tokenizer, pretrained_path
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # prove it loads without the network
     try:

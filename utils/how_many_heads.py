@@ -135,7 +135,7 @@ class HeadsModel(nn.Module):
         self.n, self.d_model, self.n_heads, self.n_layers = n, d_model, n_heads, n_layers
         self.tok_emb = nn.Embedding(n, d_model)
         self.pos_emb = nn.Embedding(n, d_model)
-        self.layers = nn.ModuleList([AttentionLayer(d_model, n_heads, mlp) for _ in range(n_layers)])
+        self.blocks = nn.ModuleList([AttentionLayer(d_model, n_heads, mlp) for _ in range(n_layers)])
         self.ln_f = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, len(ANSWERS) * n)  # a linear map: it cannot untangle a blend
 
@@ -144,7 +144,7 @@ class HeadsModel(nn.Module):
             raise ValueError(f"x must have shape (batch, {self.n}), got {tuple(x.shape)}")
         h = self.tok_emb(x) + self.pos_emb.weight
         all_weights = []
-        for layer in self.layers:
+        for layer in self.blocks:
             h, weights = layer(h, need_weights=need_weights)
             all_weights.append(weights)
         logits = self.readout(self.ln_f(h)).view(x.shape[0], self.n, len(ANSWERS), self.n)
@@ -161,7 +161,7 @@ def loss_and_accuracy(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torc
 
 
 @torch.no_grad()
-def evaluate(model: HeadsModel, data: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
+def held_out_scores(model: HeadsModel, data: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float]:
     """(loss, accuracy) on a fixed set, in eval mode."""
     was_training = model.training
     model.eval()
@@ -187,13 +187,13 @@ def torch_threads(n: int | None):
 
 
 @dataclass
-class History:
+class HeadsHistory:
     steps: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
 
 
-def train(
+def train_heads_model(
     model: HeadsModel,
     steps: int,
     batch_size: int = 64,
@@ -201,7 +201,7 @@ def train(
     seed: int = 0,
     eval_every: int = 25,
     eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> History:
+) -> HeadsHistory:
     """Train on fresh random rows every step (an endless supply, so nothing can be memorised).
 
     Returns the held-out loss and accuracy at step 0, every eval_every steps, and at the end.
@@ -209,10 +209,10 @@ def train(
     eval_data = eval_data if eval_data is not None else evaluation_set(n=model.n)
     g = torch.Generator().manual_seed(seed)  # the batches depend on the seed only
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    history = History()
+    history = HeadsHistory()
 
     def record(step):
-        loss, acc = evaluate(model, eval_data)
+        loss, acc = held_out_scores(model, eval_data)
         history.steps.append(step)
         history.loss.append(loss)
         history.accuracy.append(acc)
@@ -238,7 +238,7 @@ def train(
 class Run:
     heads: int
     seed: int
-    history: History
+    history: HeadsHistory
     model: HeadsModel
 
     @property
@@ -281,7 +281,7 @@ def run_experiment(
         for h, s in tqdm(jobs, desc="training", disable=not progress):
             torch.manual_seed(s)
             model = HeadsModel(h, d_model=d_model, n_layers=n_layers, mlp=mlp)
-            history = train(model, steps, seed=s, eval_data=eval_data, **train_kwargs)
+            history = train_heads_model(model, steps, seed=s, eval_data=eval_data, **train_kwargs)
             runs.append(Run(h, s, history, model))
     return runs
 
@@ -370,7 +370,7 @@ def plot_heads(model: HeadsModel, row, layer: int = 0, title: str = ""):
     task needs marked in each query row: o = where x[i] points, x = the previous position."""
     import matplotlib.pyplot as plt
 
-    from .attention_explorer import draw_attention
+    from .views.attention_heatmaps import draw_attention
 
     x = torch.as_tensor(row).view(1, -1)
     with torch.no_grad():
@@ -411,18 +411,3 @@ def answer_accuracy(model: HeadsModel, data: tuple[torch.Tensor, torch.Tensor]) 
     model.eval()
     right = (model(data[0]).argmax(-1) == data[1]).float()  # (batch, n, 2)
     return right[..., 0].mean().item(), right[..., 1].mean().item()
-
-
-@contextlib.contextmanager
-def heads_removed(model: HeadsModel, layer: int, heads):
-    """Inside the block, the given heads of one layer are switched off: their slice of the merged
-    head outputs is set to zero before W^O, so they add nothing to the result."""
-    attn = model.layers[layer].attn
-    keep = torch.ones(attn.d_model)
-    for h in heads:
-        keep[h * attn.d_head:(h + 1) * attn.d_head] = 0.0
-    handle = attn.out_proj.register_forward_pre_hook(lambda module, args: (args[0] * keep,))
-    try:
-        yield model
-    finally:
-        handle.remove()

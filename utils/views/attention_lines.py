@@ -1,6 +1,6 @@
 """Attention views that work offline: a head view and a model view, drawn as self-written SVG.
 
-    from utils.attention_view import head_view, model_view
+    from utils.views.attention_lines import head_view, model_view
     head_view(attentions, tokens)     # tokens on two sides, lines weighted by attention
     model_view(attentions, tokens)    # a grid of every layer and head
 
@@ -23,7 +23,7 @@ import uuid
 
 import torch
 
-from .head_scores import per_layer
+from ..head_scores import per_layer
 
 # One colour per head (cycled), readable on white.
 HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",

@@ -3,11 +3,11 @@
 Everything is drawn here with matplotlib inside an ipywidgets Output, so it works offline and
 needs no JavaScript beyond what Jupyter already has.
 
-    explorer = AttentionExplorer(model, rows, marks=heads_experiment.rule_positions)
+    explorer = AttentionExplorer(model, rows, marks=how_many_heads.rule_positions)
     explorer          # the last line of a cell shows it
 
 `model(x, need_weights=True)` must return (logits, [weights of each layer]) with weights of shape
-(batch, heads, n, n), as utils.heads_experiment.HeadsModel does.
+(batch, heads, n, n), as utils.how_many_heads.HeadsModel does.
 """
 
 from __future__ import annotations

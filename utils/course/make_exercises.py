@@ -1,7 +1,7 @@
 """Build the student copies in notebooks/exercises/ from the solutions in notebooks/solutions/.
 
-    python -m utils.make_exercises           # write every student copy
-    python -m utils.make_exercises --check   # exit 1 if a committed copy is out of date
+    python -m utils.course.make_exercises           # write every student copy
+    python -m utils.course.make_exercises --check   # exit 1 if a committed copy is out of date
 
 The solution notebooks are the source of truth. In them, the answer sits between
 `### BEGIN SOLUTION` and `### END SOLUTION` inside a cell whose nbgrader metadata says
@@ -22,7 +22,7 @@ import nbformat
 from nbconvert.preprocessors import ClearMetadataPreprocessor, ClearOutputPreprocessor
 from nbgrader.preprocessors import ClearSolutions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "notebooks" / "solutions"
 EXERCISES = ROOT / "notebooks" / "exercises"
 SOLUTION_ONLY_TAG = "solution-only"
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         verb = "out of date" if args.check else "written"
         print(f"{verb}: {path.relative_to(ROOT)}")
     if args.check and stale:
-        print("Run `python -m utils.make_exercises` and commit the result.")
+        print("Run `python -m utils.course.make_exercises` and commit the result.")
         return 1
     if not stale:
         print("All student copies are up to date.")
