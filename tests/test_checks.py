@@ -66,3 +66,24 @@ def test_warmup_checks_pass_on_right_answers_and_fail_on_wrong_ones(capsys):
         check_softmax(lambda x: torch.exp(x) / torch.exp(x).sum())
     with pytest.raises(CheckFailed, match="'T' and 't' differ"):
         check_count_characters(lambda text: dict(Counter(text.lower())))
+
+
+def test_seeded_random_tensors_repeat_and_leave_the_global_stream_alone():
+    from utils.checks.core import seeded_randint, seeded_randn
+
+    torch.manual_seed(0)
+    expected_next = torch.rand(3)
+    torch.manual_seed(0)
+    a = seeded_randn(2, 3, seed=5)
+    ids = seeded_randint(0, 7, (4, 2), seed=5)
+    assert torch.equal(torch.rand(3), expected_next)
+    assert torch.equal(a, torch.randn(2, 3, generator=torch.Generator().manual_seed(5)))
+    assert torch.equal(seeded_randn(2, 3, seed=5), a)
+    assert seeded_randn(4, seed=1, dtype=torch.float64).dtype == torch.float64
+    assert torch.equal(ids, torch.randint(0, 7, (4, 2), generator=torch.Generator().manual_seed(5)))
+
+
+def test_check_failed_is_an_assertion_error_carrying_its_message():
+    error = CheckFailed("Case 1 of 1: f()")
+    assert isinstance(error, AssertionError)
+    assert str(error) == "Case 1 of 1: f()" and error.args == ("Case 1 of 1: f()",)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from utils.embeddings import TokenAndPositionEmbedding, sinusoidal_positions
+from utils.embeddings import TokenAndPositionEmbedding, check_token_ids, sinusoidal_positions
 
 # --- the sinusoidal table -----------------------------------------------------------------------------------
 
@@ -153,6 +153,14 @@ def test_too_long_a_sequence_is_a_clear_error(kind):
         emb(torch.zeros(1, 6, dtype=torch.long))
     with pytest.raises(ValueError, match="context_length=5"):
         emb(torch.zeros(1, 2, dtype=torch.long), start=4)
+
+
+def test_check_token_ids_names_the_range_and_the_ids():
+    check_token_ids(torch.tensor([[0, 9]]), 10)
+    check_token_ids(torch.zeros(0, dtype=torch.long), 10)  # nothing to look up, nothing wrong
+    with pytest.raises(ValueError, match=r"^token ids must lie in 0\.\.9 \(vocab_size=10\); got ids from -1 to 10\. "
+                       r"Was the text encoded with a different tokenizer\?$"):
+        check_token_ids(torch.tensor([-1, 10]), 10)
 
 
 def test_ids_out_of_range_are_a_clear_error():

@@ -283,3 +283,15 @@ def test_round_trip_check_can_fail():
     """The comparison above is strict about types: betas as a list is not betas as a tuple."""
     with pytest.raises(AssertionError, match="tuple != list"):
         _same_state_dict({"betas": (0.9, 0.99)}, {"betas": [0.9, 0.99]})
+
+
+def test_gpt_and_the_embedding_module_refuse_bad_ids_in_the_same_words():
+    from utils.embeddings import TokenAndPositionEmbedding
+
+    bad = torch.tensor([[3, 25]])
+    messages = []
+    for module in (tiny(), TokenAndPositionEmbedding(vocab_size=20, d_model=16, context_length=16)):
+        with pytest.raises(ValueError, match="Was the text encoded with a different tokenizer") as info:
+            module(bad)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]

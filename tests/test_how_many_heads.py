@@ -19,6 +19,7 @@ from utils.checks.multi_head import (
 )
 from utils.head_scores import ablate_heads
 from utils.views.attention_heatmaps import AttentionExplorer
+from utils.views.how_many_heads_plots import plot_experiment, plot_heads
 
 matplotlib.use("Agg")
 
@@ -125,10 +126,10 @@ def test_run_experiment_and_summary_and_plots():
     assert [r["heads"] for r in rows] == [1, 2] and rows[1]["d_head"] == hx.D_MODEL // 2
     assert rows[0]["acc_min"] <= rows[0]["acc_mean"] <= rows[0]["acc_max"]
     assert torch.get_num_threads() >= 1  # the thread setting was restored (no exception on exit)
-    fig = hx.plot_experiment(runs)
+    fig = plot_experiment(runs)
     assert len(fig.axes) == 3
     plt.close(fig)
-    fig = hx.plot_heads(runs[-1].model, hx.example_rows()["random row A"])
+    fig = plot_heads(runs[-1].model, hx.example_rows()["random row A"])
     assert len(fig.axes) >= 2
     plt.close(fig)
 

@@ -567,3 +567,18 @@ def test_char_tokenizer_save_and_load(tmp_path):
     BPETokenizer().save(bpe_file)
     with pytest.raises(ValueError, match="not a CharTokenizer file"):
         CharTokenizer.load(bpe_file)
+
+
+@pytest.mark.parametrize("make", [lambda: CharTokenizer.train("hello world"),
+                                  lambda: BPETokenizer().train("hello world " * 20, 260)])
+def test_decoding_a_batch_says_to_take_one_row(make):
+    """generate returns (batch, n): decoding it whole used to fail with "unhashable type: 'list'"."""
+    import torch
+
+    tok = make()
+    batch = torch.tensor([tok.encode("hello"), tok.encode("hello")])
+    with pytest.raises(ValueError, match=r"batch of 2 rows.*decode one row, e\.g\. tok\.decode\(out\[0\]\)"):
+        tok.decode(batch)
+    with pytest.raises(ValueError, match="batch of 2 rows"):
+        tok.decode(batch.tolist())
+    assert tok.decode(batch[0]) == "hello"

@@ -46,16 +46,6 @@ __all__ = [
 ]
 
 
-def _check_bool_mask(mask: torch.Tensor) -> None:
-    if mask.dtype != torch.bool:
-        raise TypeError(
-            f"mask must be a bool tensor (True = may attend, False = blocked), got dtype {mask.dtype}. "
-            "If it holds 1 for 'keep' and 0 for 'blocked', pass mask.bool(); for a (batch, n) "
-            "attention mask of 0/1 use padding_mask(attention_mask). Float masks are added to the "
-            "scores in PyTorch and are not accepted here."
-        )
-
-
 def scaled_dot_product_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -85,41 +75,7 @@ def scaled_dot_product_attention(
     output of zeros (not NaN). PyTorch's own function does the same in recent versions. Such rows
     appear, for example, for padding queries under left padding plus a causal mask.
     """
-    if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
-        raise ValueError(
-            "q, k and v need at least 2 dims, (..., n, d); "
-            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-        )
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(
-            f"q and k must have the same last dim d_k (they meet in a dot product); "
-            f"got q {tuple(q.shape)} with d_k={q.shape[-1]} and k {tuple(k.shape)} with d_k={k.shape[-1]}"
-        )
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"k and v must have the same length n_k (one value per key); "
-            f"got k {tuple(k.shape)} with n_k={k.shape[-2]} and v {tuple(v.shape)} with n_k={v.shape[-2]}"
-        )
-    try:
-        lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            "the leading dims of q, k and v must broadcast together; "
-            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
-        ) from None
-    scores_shape = (*lead, q.shape[-2], k.shape[-2])
-    if mask is not None:
-        _check_bool_mask(mask)
-        try:
-            fits = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"mask of shape {tuple(mask.shape)} is not broadcastable to the scores' shape "
-                f"(..., n_q, n_k) = {scores_shape}"
-            )
-
+    _check_attention_args(q, k, v, mask, dropout)
     d_k = q.shape[-1]
     # Dividing by sqrt(d_k) keeps the scores' spread about 1 whatever d_k is: a dot product of d_k
     # unit-variance numbers has variance d_k, and large scores would make softmax nearly one-hot.
@@ -136,14 +92,7 @@ def scaled_dot_product_attention(
         scores = scores.masked_fill(~has_key, 0.0)
         weights = scores.softmax(dim=-1).masked_fill(~mask, 0.0)
 
-    mixing = weights
-    if dropout is not None:
-        if not callable(dropout):
-            raise TypeError(
-                f"dropout must be a module such as nn.Dropout(p), got {dropout!r}; "
-                "a module knows whether it is training, a bare number does not"
-            )
-        mixing = dropout(weights)
+    mixing = weights if dropout is None else dropout(weights)
     return mixing @ v, weights
 
 
@@ -166,17 +115,7 @@ def causal_mask(
         [[ True,  True,  True, False],
          [ True,  True,  True,  True]]
     """
-    try:
-        n_q = operator.index(n_q)
-        n_k = n_q if n_k is None else operator.index(n_k)
-    except TypeError:
-        raise TypeError(
-            f"n_q and n_k must be ints, got n_q={n_q!r}, n_k={n_k!r}; pass the device as device=..."
-        ) from None
-    if n_q < 0 or n_q > n_k:
-        raise ValueError(
-            f"need 0 <= n_q <= n_k (the queries are the last n_q of n_k positions); got n_q={n_q}, n_k={n_k}"
-        )
+    n_q, n_k = _check_causal_sizes(n_q, n_k)
     ones = torch.ones(n_q, n_k, dtype=torch.bool, device=device)
     # tril keeps j <= i + diagonal; diagonal = n_k - n_q shifts the triangle to the bottom-right.
     return ones.tril(diagonal=n_k - n_q)
@@ -201,30 +140,12 @@ def padding_mask(
     positions still produce (meaningless but finite) outputs, which the loss should ignore.
     """
     t = torch.as_tensor(lengths_or_mask, device=device)
-    if t.dim() == 1:
-        if t.is_floating_point() or t.dtype == torch.bool:
-            raise TypeError(f"lengths must be integers, got dtype {t.dtype}")
-        longest = int(t.max()) if t.numel() else 0
-        n = longest if n is None else operator.index(n)
-        if t.numel() and (int(t.min()) < 0 or longest > n):
-            raise ValueError(f"lengths must lie in 0..n={n}; got {t.tolist()}")
+    n = _check_padding_input(t, n)
+    if t.dim() == 1:  # lengths: position j of sequence b is real while j < lengths[b]
         keep = torch.arange(n, device=t.device) < t[:, None]  # (batch, n)
-    elif t.dim() == 2:
-        if n is not None and n != t.shape[1]:
-            raise ValueError(f"attention mask has length {t.shape[1]} but n={n} was given")
-        if t.dtype != torch.bool and not ((t == 0) | (t == 1)).all():
-            raise ValueError("an attention mask (batch, n) must hold only 0 (padding) and 1 (real token)")
+    else:  # an attention mask, 1 = real token
         keep = t.bool()
-    else:
-        raise ValueError(
-            "expected lengths (batch,) or an attention mask (batch, n) of 0/1; "
-            f"got a tensor of shape {tuple(t.shape)}"
-        )
     return keep[:, None, None, :]
-
-
-def _valid_head_counts(d_model: int) -> list[int]:
-    return [h for h in range(1, d_model + 1) if d_model % h == 0]
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -233,18 +154,14 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     Head h gets features h*d_head .. (h+1)*d_head - 1. Heads move in front of n so that the
     attention matmuls treat (batch, heads) as independent batch dims.
     """
-    if x.dim() != 3:
-        raise ValueError(f"split_heads expects (batch, n, d_model), got shape {tuple(x.shape)}")
+    _check_split_input(x, n_heads)
     batch, n, d_model = x.shape
-    if d_model % n_heads != 0:
-        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
     return x.view(batch, n, n_heads, d_model // n_heads).transpose(1, 2)
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(batch, heads, n, d_head) -> (batch, n, heads * d_head): the inverse of split_heads."""
-    if x.dim() != 4:
-        raise ValueError(f"merge_heads expects (batch, heads, n, d_head), got shape {tuple(x.shape)}")
+    _check_merge_input(x)
     batch, heads, n, d_head = x.shape
     # After transpose the memory is no longer in (batch, n, ...) order, so reshape (which copies
     # when needed) rather than view.
@@ -301,16 +218,7 @@ class MultiHeadAttention(nn.Module):
         self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, causal: bool = False
     ):
         super().__init__()
-        if d_model <= 0 or n_heads <= 0:
-            raise ValueError(
-                f"d_model and n_heads must be positive, got d_model={d_model}, n_heads={n_heads}"
-            )
-        if d_model % n_heads != 0:
-            raise ValueError(
-                f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets "
-                f"d_model / n_heads features. Valid head counts for d_model={d_model}: "
-                f"{_valid_head_counts(d_model)}"
-            )
+        _check_head_count(d_model, n_heads)
         self.d_model = d_model
         self.n_heads = n_heads
         self.d_head = d_model // n_heads
@@ -324,39 +232,6 @@ class MultiHeadAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.n_heads}, d_head={self.d_head}, causal={self.causal}"
-
-    def _check_input(self, t: torch.Tensor, name: str) -> None:
-        if t.dim() != 3 or t.shape[-1] != self.d_model:
-            raise ValueError(
-                f"{name} must have shape (batch, n, d_model={self.d_model}), got {tuple(t.shape)}"
-            )
-
-    def _full_mask(
-        self, mask: torch.Tensor | None, batch: int, n_q: int, n_k: int, device
-    ) -> torch.Tensor | None:
-        """The user's mask checked and combined with the causal mask; None if nothing is blocked."""
-        want = (batch, self.n_heads, n_q, n_k)
-        if mask is not None:
-            _check_bool_mask(mask)
-            # A 3-D mask (batch, n_q, n_k) would line its batch dim up with the heads dim and
-            # broadcast wrongly (silently, when batch == heads), so only 2-D and 4-D are accepted.
-            try:
-                fits = mask.dim() in (2, 4) and torch.broadcast_shapes(mask.shape, want) == want
-            except RuntimeError:
-                fits = False
-            if not fits:
-                raise ValueError(
-                    f"mask has shape {tuple(mask.shape)}, which does not broadcast to "
-                    f"(batch, heads, n_q, n_k) = {want}. Use (n_q, n_k), padding_mask(...) "
-                    "-> (batch, 1, 1, n_k), or (batch, 1 or heads, n_q, n_k); for a (batch, n_q, n_k) "
-                    "mask add the heads dim with mask[:, None]."
-                )
-        if self.causal:
-            if n_q > n_k:
-                raise ValueError(f"causal attention needs n_q <= n_k, got n_q={n_q}, n_k={n_k}")
-            causal = causal_mask(n_q, n_k, device=device)
-            mask = causal if mask is None else mask & causal
-        return mask
 
     def forward(
         self,
@@ -389,24 +264,14 @@ class MultiHeadAttention(nn.Module):
             output (batch, n_q, d_model) when need_weights is False, otherwise
             (output, weights) with per-head weights (batch, heads, n_q, n_k).
         """
-        self._check_input(x, "x")
-        source = x if kv is None else kv
-        if kv is not None:
-            self._check_input(kv, "kv")
-            if kv.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"x and kv must have the same batch size, got {x.shape[0]} and {kv.shape[0]}"
-                )
-        batch, n_q, n_k = x.shape[0], x.shape[1], source.shape[1]
-
+        _check_mha_inputs(x, kv, cache, self.d_model)
+        source = x if kv is None else kv  # the tokens that answer: x itself in self-attention
         q = split_heads(self.q_proj(x), self.n_heads)  # (batch, heads, n_q, d_head)
         k = split_heads(self.k_proj(source), self.n_heads)  # (batch, heads, n_k, d_head)
         v = split_heads(self.v_proj(source), self.n_heads)  # (batch, heads, n_k, d_head)
         if cache is not None:
-            if kv is not None:
-                raise ValueError("a KV cache is for self-attention; do not pass kv together with cache")
             k, v = cache.append(k, v)  # now every position so far
-            n_k = k.shape[2]
+        batch, n_q, n_k = x.shape[0], x.shape[1], k.shape[2]
 
         weights = None
         if need_weights or not use_fused:
@@ -424,6 +289,19 @@ class MultiHeadAttention(nn.Module):
 
         output = self.out_proj(merge_heads(heads))  # (batch, n_q, d_model)
         return (output, weights) if need_weights else output
+
+    def _full_mask(
+        self, mask: torch.Tensor | None, batch: int, n_q: int, n_k: int, device
+    ) -> torch.Tensor | None:
+        """The user's mask checked and combined with the causal mask; None if nothing is blocked."""
+        if mask is not None:
+            _check_heads_mask(mask, (batch, self.n_heads, n_q, n_k))
+        if self.causal:
+            if n_q > n_k:
+                raise ValueError(f"causal attention needs n_q <= n_k, got n_q={n_q}, n_k={n_k}")
+            causal = causal_mask(n_q, n_k, device=device)
+            mask = causal if mask is None else mask & causal
+        return mask
 
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> MultiHeadAttention:
@@ -460,3 +338,158 @@ class MultiHeadAttention(nn.Module):
             self.v_proj.bias.copy_(b_v)
             self.out_proj.bias.copy_(mha.out_proj.bias)
         return self
+
+
+# --- Input checks ------------------------------------------------------------------------------
+# Kept apart from the maths above: each one turns a mistake that would surface later as a cryptic
+# shape error (or, worse, as silent broadcasting) into a message that says what to pass instead.
+
+
+def _check_attention_args(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, dropout: nn.Module | None
+) -> None:
+    if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
+        raise ValueError(
+            "q, k and v need at least 2 dims, (..., n, d); "
+            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"q and k must have the same last dim d_k (they meet in a dot product); "
+            f"got q {tuple(q.shape)} with d_k={q.shape[-1]} and k {tuple(k.shape)} with d_k={k.shape[-1]}"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(
+            f"k and v must have the same length n_k (one value per key); "
+            f"got k {tuple(k.shape)} with n_k={k.shape[-2]} and v {tuple(v.shape)} with n_k={v.shape[-2]}"
+        )
+    try:
+        lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            "the leading dims of q, k and v must broadcast together; "
+            f"got q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        ) from None
+    if mask is not None:
+        _check_mask(mask, (*lead, q.shape[-2], k.shape[-2]))
+    if dropout is not None and not callable(dropout):
+        raise TypeError(
+            f"dropout must be a module such as nn.Dropout(p), got {dropout!r}; "
+            "a module knows whether it is training, a bare number does not"
+        )
+
+
+def _check_bool_mask(mask: torch.Tensor) -> None:
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"mask must be a bool tensor (True = may attend, False = blocked), got dtype {mask.dtype}. "
+            "If it holds 1 for 'keep' and 0 for 'blocked', pass mask.bool(); for a (batch, n) "
+            "attention mask of 0/1 use padding_mask(attention_mask). Float masks are added to the "
+            "scores in PyTorch and are not accepted here."
+        )
+
+
+def _check_mask(mask: torch.Tensor, scores_shape: tuple[int, ...]) -> None:
+    """The mask must broadcast to the scores' shape without making them bigger."""
+    _check_bool_mask(mask)
+    try:
+        fits = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} is not broadcastable to the scores' shape "
+            f"(..., n_q, n_k) = {scores_shape}"
+        )
+
+
+def _check_heads_mask(mask: torch.Tensor, want: tuple[int, int, int, int]) -> None:
+    """A MultiHeadAttention mask must broadcast to want = (batch, heads, n_q, n_k)."""
+    _check_bool_mask(mask)
+    # A 3-D mask (batch, n_q, n_k) would line its batch dim up with the heads dim and
+    # broadcast wrongly (silently, when batch == heads), so only 2-D and 4-D are accepted.
+    try:
+        fits = mask.dim() in (2, 4) and torch.broadcast_shapes(mask.shape, want) == want
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"mask has shape {tuple(mask.shape)}, which does not broadcast to "
+            f"(batch, heads, n_q, n_k) = {want}. Use (n_q, n_k), padding_mask(...) "
+            "-> (batch, 1, 1, n_k), or (batch, 1 or heads, n_q, n_k); for a (batch, n_q, n_k) "
+            "mask add the heads dim with mask[:, None]."
+        )
+
+
+def _check_causal_sizes(n_q, n_k) -> tuple[int, int]:
+    """n_q and n_k as ints (n_k defaults to n_q), with 0 <= n_q <= n_k."""
+    try:
+        n_q = operator.index(n_q)
+        n_k = n_q if n_k is None else operator.index(n_k)
+    except TypeError:
+        raise TypeError(
+            f"n_q and n_k must be ints, got n_q={n_q!r}, n_k={n_k!r}; pass the device as device=..."
+        ) from None
+    if n_q < 0 or n_q > n_k:
+        raise ValueError(
+            f"need 0 <= n_q <= n_k (the queries are the last n_q of n_k positions); got n_q={n_q}, n_k={n_k}"
+        )
+    return n_q, n_k
+
+
+def _check_padding_input(t: torch.Tensor, n: int | None) -> int:
+    """Check lengths (batch,) or a 0/1 attention mask (batch, n); return the padded length n."""
+    if t.dim() == 1:
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(f"lengths must be integers, got dtype {t.dtype}")
+        longest = int(t.max()) if t.numel() else 0
+        n = longest if n is None else operator.index(n)
+        if t.numel() and (int(t.min()) < 0 or longest > n):
+            raise ValueError(f"lengths must lie in 0..n={n}; got {t.tolist()}")
+        return n
+    if t.dim() == 2:
+        if n is not None and n != t.shape[1]:
+            raise ValueError(f"attention mask has length {t.shape[1]} but n={n} was given")
+        if t.dtype != torch.bool and not ((t == 0) | (t == 1)).all():
+            raise ValueError("an attention mask (batch, n) must hold only 0 (padding) and 1 (real token)")
+        return t.shape[1]
+    raise ValueError(
+        "expected lengths (batch,) or an attention mask (batch, n) of 0/1; "
+        f"got a tensor of shape {tuple(t.shape)}"
+    )
+
+
+def _check_split_input(x: torch.Tensor, n_heads: int) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"split_heads expects (batch, n, d_model), got shape {tuple(x.shape)}")
+    if x.shape[-1] % n_heads != 0:
+        raise ValueError(f"d_model={x.shape[-1]} is not divisible by n_heads={n_heads}")
+
+
+def _check_merge_input(x: torch.Tensor) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"merge_heads expects (batch, heads, n, d_head), got shape {tuple(x.shape)}")
+
+
+def _check_head_count(d_model: int, n_heads: int) -> None:
+    if d_model <= 0 or n_heads <= 0:
+        raise ValueError(
+            f"d_model and n_heads must be positive, got d_model={d_model}, n_heads={n_heads}"
+        )
+    if d_model % n_heads != 0:
+        valid = [h for h in range(1, d_model + 1) if d_model % h == 0]
+        raise ValueError(
+            f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets "
+            f"d_model / n_heads features. Valid head counts for d_model={d_model}: {valid}"
+        )
+
+
+def _check_mha_inputs(x: torch.Tensor, kv: torch.Tensor | None, cache: KVCache | None, d_model: int) -> None:
+    for name, t in [("x", x)] + ([] if kv is None else [("kv", kv)]):
+        if t.dim() != 3 or t.shape[-1] != d_model:
+            raise ValueError(f"{name} must have shape (batch, n, d_model={d_model}), got {tuple(t.shape)}")
+    if kv is not None:
+        if kv.shape[0] != x.shape[0]:
+            raise ValueError(f"x and kv must have the same batch size, got {x.shape[0]} and {kv.shape[0]}")
+        if cache is not None:
+            raise ValueError("a KV cache is for self-attention; do not pass kv together with cache")

@@ -81,9 +81,6 @@ def quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
-_quiet_transformers = quiet_transformers  # the earlier private name
-
-
 def _looks_like_folder(name: str) -> bool:
     """A local path rather than a Hub name ("user/model" has one slash and no leading . / ~)."""
     return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or os.path.exists(name)

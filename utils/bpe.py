@@ -84,7 +84,7 @@ from pathlib import Path
 
 import regex  # the `regex` package: unlike `re`, it knows \p{L} (any letter) and possessive quantifiers
 
-from .char_tokenizer import read_tokenizer_file
+from .char_tokenizer import read_tokenizer_file, token_id_list
 
 # How GPT-2 cut text into chunks: contractions, words, numbers, punctuation, each with an optional
 # leading space, and runs of whitespace.
@@ -764,19 +764,17 @@ class BPETokenizer:
     # --- decoding ------------------------------------------------------------------------------------
 
     def _token_bytes(self, ids) -> list[bytes]:
-        # A torch tensor or numpy array becomes plain ints; list() lets the error path reread a generator.
-        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-        try:
-            return [self.vocab[i] for i in ids]
-        except (KeyError, TypeError):
-            pass
+        ids = token_id_list(ids)
+        self._check_known_ids(ids)
+        return [self.vocab[i] for i in ids]
+
+    def _check_known_ids(self, ids: list) -> None:
         for i in ids:
             if i not in self.vocab:
                 raise ValueError(
                     f"id {i!r} is not in the vocabulary (vocab_size {self.vocab_size}: bytes 0-255, merges "
                     f"256-{255 + len(self.merges)}, special tokens {sorted(self.special_tokens.values())})"
                 )
-        raise AssertionError("unreachable")
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a list of ids (a 1-D tensor works too).

@@ -45,6 +45,19 @@ def read_tokenizer_file(path: str | Path, fmt: str, version: int, name: str) -> 
     return data
 
 
+def token_id_list(ids) -> list:
+    """Token ids as a flat list of ints: from a list, a 1-D tensor or array, or one row of generate's output.
+
+    A batch (a 2-D tensor, or a list of lists) is refused with what to do: decode one row at a time.
+    """
+    # A torch tensor or numpy array becomes plain ints, which is what the vocabulary's dict knows.
+    ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    if ids and isinstance(ids[0], list):
+        raise ValueError(f"decode takes one sequence of ids, got a batch of {len(ids)} rows (a 2-D tensor or a "
+                         "list of lists, as generate returns): decode one row, e.g. tok.decode(out[0])")
+    return ids
+
+
 class CharTokenizer:
     """Maps each character of a fixed vocabulary to an integer id and back."""
 
@@ -74,32 +87,31 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """The id of every character of `text`."""
-        try:
-            return [self.stoi[c] for c in text]
-        except KeyError:
-            pass  # find the first unknown character to name it in the error
-        for position, c in enumerate(text):
-            if c not in self.stoi:
-                raise ValueError(
-                    f"character {c!r} (U+{ord(c):04X}) at position {position} is not in the vocabulary of "
-                    f"{self.vocab_size} characters this tokenizer was built from. Build the tokenizer from a "
-                    f"text that contains it, or remove or replace it before encoding."
-                )
-        raise AssertionError("unreachable")
+        self._check_known_characters(text)
+        return [self.stoi[c] for c in text]
 
     def decode(self, ids: Iterable[int]) -> str:
         """The text of a list of ids (a 1-D tensor works too)."""
-        # A torch tensor or numpy array becomes plain ints, which is what the dict knows; list() lets the
-        # error path below read a generator a second time.
-        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-        try:
-            return "".join([self.itos[i] for i in ids])
-        except (KeyError, TypeError):
-            pass
+        ids = token_id_list(ids)
+        self._check_known_ids(ids)
+        return "".join([self.itos[i] for i in ids])
+
+    def _check_known_characters(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a string, got {type(text).__name__}")
+        unknown = set(text) - self.stoi.keys()
+        if unknown:
+            position, c = next((p, c) for p, c in enumerate(text) if c in unknown)  # name the first one
+            raise ValueError(
+                f"character {c!r} (U+{ord(c):04X}) at position {position} is not in the vocabulary of "
+                f"{self.vocab_size} characters this tokenizer was built from. Build the tokenizer from a "
+                f"text that contains it, or remove or replace it before encoding."
+            )
+
+    def _check_known_ids(self, ids: list) -> None:
         for i in ids:
             if i not in self.itos:
                 raise ValueError(f"id {i!r} is not in the vocabulary: the ids are 0 to {self.vocab_size - 1}")
-        raise AssertionError("unreachable")
 
     def save(self, path: str | Path) -> None:
         """Write the vocabulary to a readable JSON file (the characters in id order)."""

@@ -15,6 +15,7 @@ Two kinds of position vector are in use:
 Contents:
     sinusoidal_positions       the (n, d) table of the formula above
     TokenAndPositionEmbedding  the nn.Module a transformer starts with
+    check_token_ids            the error for ids outside 0 .. vocab_size-1 (a table has no such row)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import operator
 import torch
 from torch import nn
 
-__all__ = ["sinusoidal_positions", "TokenAndPositionEmbedding"]
+__all__ = ["sinusoidal_positions", "TokenAndPositionEmbedding", "check_token_ids"]
 
 KINDS = ("learned", "sinusoidal")
 
@@ -41,16 +42,7 @@ def sinusoidal_positions(
 
     d must be even (every frequency comes as a sine-cosine pair).
     """
-    try:
-        n, d = operator.index(n), operator.index(d)
-    except TypeError:
-        raise TypeError(f"n and d must be ints, got n={n!r}, d={d!r}") from None
-    if n < 0:
-        raise ValueError(f"n (the number of positions) must be >= 0, got {n}")
-    if d <= 0 or d % 2:
-        raise ValueError(f"d must be a positive even number (sine and cosine come in pairs), got {d}")
-    if base <= 1:
-        raise ValueError(f"base must be > 1, got {base}")
+    n, d = _check_table_size(n, d, base)
     # Work in float64 and round once at the end: t * frequency reaches thousands of radians, where
     # float32 arguments would already be off in the third decimal of sin and cos.
     position = torch.arange(n, dtype=torch.float64, device=device)[:, None]  # (n, 1)
@@ -83,13 +75,7 @@ class TokenAndPositionEmbedding(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, context_length: int, kind: str = "learned"):
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("context_length", context_length)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if kind == "sinusoidal" and d_model % 2:
-            raise ValueError(f"sinusoidal positions need an even d_model, got {d_model}")
+        _check_sizes(vocab_size, d_model, context_length, kind)
         self.vocab_size, self.d_model, self.context_length, self.kind = vocab_size, d_model, context_length, kind
         self.token = nn.Embedding(vocab_size, d_model)
         if kind == "learned":
@@ -105,12 +91,7 @@ class TokenAndPositionEmbedding(nn.Module):
 
     def positions(self, n: int, start: int = 0) -> torch.Tensor:
         """The position vectors of positions start .. start+n-1, shape (n, d_model)."""
-        if start < 0 or start + n > self.context_length:
-            raise ValueError(
-                f"positions {start}..{start + n - 1} do not fit in context_length={self.context_length}: this module "
-                f"was built for sequences of at most {self.context_length} tokens. Cut the input to the last "
-                f"{self.context_length} tokens, or build the module with a larger context_length."
-            )
+        _check_positions_fit(start, n, self.context_length)
         if self.position is not None:
             index = torch.arange(start, start + n, device=self.position.weight.device)
             return self.position(index)
@@ -122,18 +103,69 @@ class TokenAndPositionEmbedding(nn.Module):
         start: the position of the first token (0 normally; the number of tokens already seen when
         a model generates with a KV cache).
         """
-        if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-            kind = ids.dtype if isinstance(ids, torch.Tensor) else type(ids).__name__
-            raise TypeError(f"ids must be an integer tensor (e.g. torch.long) of token ids, got {kind}")
-        if ids.dim() not in (1, 2):
-            raise ValueError(f"ids must have shape (batch, n) or (n,), got {tuple(ids.shape)}")
-        if ids.numel():
-            low, high = int(ids.min()), int(ids.max())
-            if low < 0 or high >= self.vocab_size:
-                raise ValueError(
-                    f"token ids must lie in 0..{self.vocab_size - 1} (vocab_size={self.vocab_size}); "
-                    f"got ids from {low} to {high}. Was the text encoded with a different tokenizer?"
-                )
+        _check_ids(ids, self.vocab_size)
         n = ids.shape[-1]
         # (..., n, d_model) + (n, d_model): broadcasting adds the same position vectors to every sequence.
         return self.token(ids) + self.positions(n, start)
+
+
+# --- Input checks ------------------------------------------------------------------------------
+
+
+def check_token_ids(ids: torch.Tensor, vocab_size: int) -> None:
+    """Raise a ValueError unless every id lies in 0 .. vocab_size-1, the rows a token table has.
+
+    An id outside that range would fail deep inside nn.Embedding (an index error on the CPU, a
+    device-side assert on a GPU) without saying which ids were wrong.
+    """
+    if ids.numel():
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(
+                f"token ids must lie in 0..{vocab_size - 1} (vocab_size={vocab_size}); "
+                f"got ids from {low} to {high}. Was the text encoded with a different tokenizer?"
+            )
+
+
+def _check_table_size(n, d, base: float) -> tuple[int, int]:
+    """n and d as ints, with n >= 0, d even and positive, base > 1."""
+    try:
+        n, d = operator.index(n), operator.index(d)
+    except TypeError:
+        raise TypeError(f"n and d must be ints, got n={n!r}, d={d!r}") from None
+    if n < 0:
+        raise ValueError(f"n (the number of positions) must be >= 0, got {n}")
+    if d <= 0 or d % 2:
+        raise ValueError(f"d must be a positive even number (sine and cosine come in pairs), got {d}")
+    if base <= 1:
+        raise ValueError(f"base must be > 1, got {base}")
+    return n, d
+
+
+def _check_sizes(vocab_size: int, d_model: int, context_length: int, kind: str) -> None:
+    for name, value in (("vocab_size", vocab_size), ("d_model", d_model), ("context_length", context_length)):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "sinusoidal" and d_model % 2:
+        raise ValueError(f"sinusoidal positions need an even d_model, got {d_model}")
+
+
+def _check_positions_fit(start: int, n: int, context_length: int) -> None:
+    if start < 0 or start + n > context_length:
+        raise ValueError(
+            f"positions {start}..{start + n - 1} do not fit in context_length={context_length}: this module "
+            f"was built for sequences of at most {context_length} tokens. Cut the input to the last "
+            f"{context_length} tokens, or build the module with a larger context_length."
+        )
+
+
+def _check_ids(ids: torch.Tensor, vocab_size: int) -> None:
+    """ids must be an integer tensor (batch, n) or (n,) of ids in 0 .. vocab_size-1."""
+    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        kind = ids.dtype if isinstance(ids, torch.Tensor) else type(ids).__name__
+        raise TypeError(f"ids must be an integer tensor (e.g. torch.long) of token ids, got {kind}")
+    if ids.dim() not in (1, 2):
+        raise ValueError(f"ids must have shape (batch, n) or (n,), got {tuple(ids.shape)}")
+    check_token_ids(ids, vocab_size)

@@ -12,8 +12,7 @@ import torch.nn.functional as F
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the k largest logits in each row and set the rest to -inf (probability 0)."""
-    if k <= 0:
-        raise ValueError(f"top_k must be a positive integer, got {k}")
+    _check_top_k(k)
     k = min(k, logits.size(-1))
     kth_largest = torch.topk(logits, k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth_largest, float("-inf"))
@@ -24,8 +23,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
     The most likely token is always kept, so p close to 0 becomes greedy decoding.
     """
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    _check_top_p(p)
     sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
     probs = F.softmax(sorted_logits, dim=-1)
     # Probability mass of the tokens strictly before each one: a token is kept while that mass is < p.
@@ -48,8 +46,7 @@ def next_token(
     the temperature (<1 sharpens, >1 flattens), optionally filtered by top-k and/or top-p, and a
     token is sampled from the resulting distribution.
     """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    _check_temperature(temperature)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits / temperature
@@ -81,33 +78,56 @@ def generate(
     tokens (crop_prompt=True) or refused with a clear error; when the text outgrows the context
     during generation, the window slides (and the cache is rebuilt for the new window).
     """
-    if idx.dim() == 1:
+    if idx.dim() == 1:  # a single prompt without its batch dim
         idx = idx[None]
-    if idx.dim() != 2 or idx.shape[1] == 0:
-        raise ValueError(f"the prompt must be token ids of shape (batch, n) with n >= 1, got {tuple(idx.shape)}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    block = model.config.context_length
-    if idx.shape[1] > block and not crop_prompt:
-        raise ValueError(
-            f"the prompt has {idx.shape[1]} tokens but the model's context is context_length={block}; "
-            "shorten it or pass crop_prompt=True to keep only its last context_length tokens"
-        )
+    _check_generate_args(model, idx, max_new_tokens, crop_prompt)
+    context_length = model.config.context_length
     was_training = model.training
     model.eval()
     out = idx
     caches = None
     for _ in range(max_new_tokens):
         if use_cache:
-            if caches is None or len(caches[0]) >= block:
+            if caches is None or len(caches[0]) >= context_length:
                 # (Re)start: feed the whole (cropped) window once to fill the caches.
                 caches = model.new_caches()
-                logits, _, _ = model(out[:, -block:], caches=caches)
+                logits, _, _ = model(out[:, -context_length:], caches=caches)
             else:
                 logits, _, _ = model(out[:, -1:], caches=caches)
         else:
-            logits, _, _ = model(out[:, -block:])
+            logits, _, _ = model(out[:, -context_length:])
         new = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
         out = torch.cat([out, new], dim=1)
     model.train(was_training)
     return out
+
+
+# --- Input checks ------------------------------------------------------------------------------
+
+
+def _check_top_k(k: int) -> None:
+    if k <= 0:
+        raise ValueError(f"top_k must be a positive integer, got {k}")
+
+
+def _check_top_p(p: float) -> None:
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p}")
+
+
+def _check_temperature(temperature: float) -> None:
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+
+
+def _check_generate_args(model, idx: torch.Tensor, max_new_tokens: int, crop_prompt: bool) -> None:
+    if idx.dim() != 2 or idx.shape[1] == 0:
+        raise ValueError(f"the prompt must be token ids of shape (batch, n) with n >= 1, got {tuple(idx.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    context_length = model.config.context_length
+    if idx.shape[1] > context_length and not crop_prompt:
+        raise ValueError(
+            f"the prompt has {idx.shape[1]} tokens but the model's context is context_length={context_length}; "
+            "shorten it or pass crop_prompt=True to keep only its last context_length tokens"
+        )

@@ -21,18 +21,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
+from .embeddings import check_token_ids
 
 
 @dataclass
 class GPTConfig:
-    vocab_size: int = 65  # number of distinct tokens (65 characters in Tiny Shakespeare)
-    context_length: int = 64  # context length: the most tokens the model can look at
+    """The shape of a GPT: GPT(config) builds one. A checkpoint keeps it as JSON (to_dict, save / load).
+
+    Fields:
+        vocab_size: number of distinct tokens; ids are 0 .. vocab_size-1 (65 characters in Tiny
+            Shakespeare with the character tokenizer).
+        context_length: the most tokens the model can look at at once: the rows of the position
+            table, and the longest input forward accepts.
+        n_layer: number of transformer blocks stacked on top of each other.
+        n_head: attention heads per block; must divide n_embd.
+        n_embd: d_model, the width of every token vector in the residual stream.
+        dropout: probability of zeroing an activation while training (embeddings, attention
+            weights, residual branches); 0 turns it off. Must be in [0, 1).
+        bias: biases in the Linear and LayerNorm layers (GPT-2 had them; they barely help).
+        tie_weights: the output head reuses the token embedding matrix.
+    """
+
+    vocab_size: int = 65
+    context_length: int = 64
     n_layer: int = 4
     n_head: int = 4
-    n_embd: int = 128  # d_model, the width of every token vector
+    n_embd: int = 128
     dropout: float = 0.0
-    bias: bool = False  # biases in Linear and LayerNorm layers (GPT-2 had them; they barely help)
-    tie_weights: bool = True  # the output head reuses the token embedding matrix
+    bias: bool = False
+    tie_weights: bool = True
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"):
@@ -102,6 +119,23 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """A decoder-only transformer language model: token ids (batch, n) -> next-token logits.
+
+    The diagram at the top of this module is the whole forward pass. Logits at position t score
+    every token of the vocabulary as the one that follows tokens 0..t; the causal attention masks
+    make sure position t never sees a later token.
+
+    Attributes (the parts a lesson takes apart):
+        config: the GPTConfig it was built from.
+        tok_emb: nn.Embedding(vocab_size, n_embd), the token table.
+        pos_emb: nn.Embedding(context_length, n_embd), one learned vector per position.
+        drop: dropout on the summed embeddings.
+        blocks: nn.ModuleList of n_layer Blocks.
+        ln_f: the final LayerNorm.
+        head: nn.Linear(n_embd, vocab_size) to the logits; its weight is tok_emb.weight when
+            config.tie_weights is True.
+    """
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -141,32 +175,30 @@ class GPT(nn.Module):
                 n -= self.tok_emb.weight.numel()
         return n
 
-    def _check_ids(self, idx: torch.Tensor, past: int = 0) -> None:
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.long, torch.int):
-            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"token ids must be an integer tensor of shape (batch, n), got {shape}")
-        n = idx.shape[1]
-        if n == 0:
-            raise ValueError("the input is empty: give at least one token id")
-        if past + n > self.config.context_length:
-            raise ValueError(
-                f"sequence of {past + n} tokens is longer than the model's context "
-                f"context_length={self.config.context_length}. Crop it to the last {self.config.context_length} tokens "
-                f"(idx[:, -{self.config.context_length}:]); utils.generation.generate does this for you."
-            )
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
-            raise ValueError(
-                f"token ids must lie in 0..{self.config.vocab_size - 1} (vocab_size={self.config.vocab_size}); "
-                f"got ids from {int(idx.min())} to {int(idx.max())}. Was the text encoded with another tokenizer?"
-            )
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        need_weights: bool = False,
+        caches: list[KVCache] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor] | None]:
+        """Next-token logits for token ids, and the loss when the right answers are given.
 
-    def forward(self, idx, targets=None, need_weights: bool = False, caches: list[KVCache] | None = None):
-        """idx (batch, n) token ids -> logits (batch, n, vocab_size), and the loss if targets are given.
+        Args:
+            idx: token ids (batch, n), an integer tensor, n <= context_length.
+            targets: optional ids (batch, n): targets[b, t] is the token that follows idx[b, t]
+                (usually idx shifted by one).
+            need_weights: also return each layer's attention weights (using the hand-written
+                attention path).
+            caches: one KVCache per layer (new_caches()), so that generation feeds only the new
+                tokens: their positions continue after what the caches already hold.
 
-        need_weights=True also returns each layer's attention weights (batch, heads, n, n) in a list
-        (using the hand-written attention path). caches (one KVCache per layer) lets generation feed
-        only the new tokens: positions continue after what the caches already hold.
-        Returns (logits, loss, weights); loss and weights are None when not asked for.
+        Returns:
+            (logits, loss, weights):
+            logits (batch, n, vocab_size), unnormalised scores for the next token at each position;
+            loss, the mean cross-entropy of logits against targets (a scalar), or None without targets;
+            weights, a list with one (batch, heads, n, n_k) tensor per layer, or None unless
+            need_weights (n_k = n without a cache).
         """
         past = len(caches[0]) if caches else 0
         self._check_ids(idx, past)
@@ -185,3 +217,18 @@ class GPT(nn.Module):
 
     def new_caches(self) -> list[KVCache]:
         return [KVCache() for _ in self.blocks]
+
+    def _check_ids(self, idx: torch.Tensor, past: int = 0) -> None:
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.long, torch.int):
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"token ids must be an integer tensor of shape (batch, n), got {shape}")
+        n = idx.shape[1]
+        if n == 0:
+            raise ValueError("the input is empty: give at least one token id")
+        if past + n > self.config.context_length:
+            raise ValueError(
+                f"sequence of {past + n} tokens is longer than the model's context "
+                f"context_length={self.config.context_length}. Crop it to the last {self.config.context_length} tokens "
+                f"(idx[:, -{self.config.context_length}:]); utils.generation.generate does this for you."
+            )
+        check_token_ids(idx, self.config.vocab_size)

@@ -1,8 +1,13 @@
-"""Exercise checks: each lesson's checks live in their own module, imported from there, e.g.
-`from utils.checks.training import check_lr_at`, then `check_lr_at(my_lr_at)`.
+"""Exercise checks, one module per lesson; each notebook imports its checks from its lesson's module:
 
-Only the shared machinery (core) and lesson 00's two checks are re-exported here, because lesson 00
-introduces checks with the shortest import: `from utils.checks import check_softmax`.
+    00 start_here    01 tokenization   02 embeddings   03 attention          04 multi_head
+    05 gpt           06 training       07 generation   08 bert               09 reading_attention
+
+e.g. `from utils.checks.training import check_lr_at`, then `check_lr_at(my_lr_at)`.
+
+This package itself re-exports only lesson 00's two checks, because lesson 00 introduces checks
+with the shortest import (`from utils.checks import check_softmax`), and core's Case, CheckFailed,
+difference and run_cases, for writing a check or catching its failure.
 """
 
 from .core import Case, CheckFailed, difference, run_cases

@@ -12,7 +12,7 @@ import torch
 from ..attention import causal_mask as _causal_mask
 from ..attention import padding_mask as _padding_mask
 from ..attention import scaled_dot_product_attention
-from .core import Case, difference, run_cases
+from .core import Case, difference, run_cases, seeded_randn
 
 __all__ = [
     "check_scaled_scores",
@@ -21,10 +21,6 @@ __all__ = [
     "check_padding_mask_from_lengths",
     "check_combined_mask",
 ]
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def _scaled_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -43,18 +39,18 @@ def check_scaled_scores(scaled_scores) -> None:
                 hint="d_k = 4 here: q.k0 = 4 and q.k1 = 0, divided by sqrt(4) = 2 gives [[2, 0]].",
             ),
             Case(
-                (_randn(2, 8, seed=1), _randn(5, 8, seed=2)),
+                (seeded_randn(2, 8, seed=1), seeded_randn(5, 8, seed=2)),
                 hint="n_q = 2 queries and n_k = 5 keys give a (2, 5) score matrix: row i holds query i's "
                 "score for every key. Divide by sqrt(d_k) = sqrt(8), not by d_k.",
             ),
             Case(
-                (_randn(3, 4, 6, seed=3), _randn(3, 5, 6, seed=4)),
+                (seeded_randn(3, 4, 6, seed=3), seeded_randn(3, 5, 6, seed=4)),
                 hint="With a batch dim, transpose only the last two dims of k: k.transpose(-2, -1). "
                 "k.T would reverse every dim.",
             ),
-            Case((_randn(2, 2, 3, 16, seed=5), _randn(2, 2, 3, 16, seed=6))),
+            Case((seeded_randn(2, 2, 3, 16, seed=5), seeded_randn(2, 2, 3, 16, seed=6))),
             Case(
-                (_randn(4, 1, seed=7), _randn(3, 1, seed=8)),
+                (seeded_randn(4, 1, seed=7), seeded_randn(3, 1, seed=8)),
                 hint="d_k is the size of the LAST dim (q.shape[-1]); with d_k = 1 nothing is divided.",
             ),
         ],
@@ -93,22 +89,23 @@ def check_attention(attention) -> None:
                 "softmax over each row (dim=-1), then weights @ v. Return (output, weights).",
             ),
             Case(
-                (_randn(2, 3, 4, seed=1), _randn(2, 5, 4, seed=2), _randn(2, 5, 7, seed=3)),
+                (seeded_randn(2, 3, 4, seed=1), seeded_randn(2, 5, 4, seed=2), seeded_randn(2, 5, 7, seed=3)),
                 hint="3 queries, 5 keys, d_v = 7: weights (2, 3, 5), output (2, 3, 7). Softmax runs over the "
                 "keys, the last dim; transpose only the last two dims of k.",
             ),
             Case(
-                (_randn(4, 3, seed=4), _randn(4, 3, seed=5), _randn(4, 2, seed=6), causal4),
+                (seeded_randn(4, 3, seed=4), seeded_randn(4, 3, seed=5), seeded_randn(4, 2, seed=6), causal4),
                 hint="Where mask is False the weight must be exactly 0: set those scores to float('-inf') "
                 "before the softmax (scores.masked_fill(~mask, float('-inf'))). True = may attend.",
             ),
             Case(
-                (_randn(2, 5, 8, seed=7), _randn(2, 5, 8, seed=8), _randn(2, 5, 8, seed=9), keep[:, None, :]),
+                (seeded_randn(2, 5, 8, seed=7), seeded_randn(2, 5, 8, seed=8), seeded_randn(2, 5, 8, seed=9),
+                 keep[:, None, :]),
                 hint="A mask of shape (batch, 1, n_k) broadcasts over the queries: the same keys are blocked "
                 "for every query of a sequence.",
             ),
             Case(
-                (30 * _randn(3, 16, seed=10), 30 * _randn(3, 16, seed=11), _randn(3, 2, seed=12)),
+                (30 * seeded_randn(3, 16, seed=10), 30 * seeded_randn(3, 16, seed=11), seeded_randn(3, 2, seed=12)),
                 hint="Large scores: exp overflows to inf unless you subtract each row's max first. "
                 "torch.softmax(scores, dim=-1) does that for you.",
             ),

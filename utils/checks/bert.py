@@ -11,7 +11,7 @@ import torch
 
 from ..bert import attention_mask_from_ids, pad_batch
 from ..metrics import scores_from_confusion
-from .core import Case, CheckFailed, run_cases
+from .core import Case, CheckFailed, run_cases, seeded_randint
 
 __all__ = ["check_attention_mask", "check_pad_to_longest", "check_scores", "check_train_step", "CheckFailed"]
 
@@ -110,8 +110,7 @@ def _tiny_setup(seed: int, optimizer_name: str):
                         intermediate_size=32, max_position_embeddings=32, num_labels=2,
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = BertForSequenceClassification(config).train()
-    generator = torch.Generator().manual_seed(seed + 1)
-    input_ids = torch.randint(5, 100, (4, 8), generator=generator)
+    input_ids = seeded_randint(5, 100, (4, 8), seed=seed + 1)
     lengths = torch.tensor([8, 6, 3, 8])
     attention_mask = (torch.arange(8) < lengths[:, None]).long()
     input_ids[attention_mask == 0] = 0

@@ -16,12 +16,21 @@ import torch
 
 
 class CheckFailed(AssertionError):
-    """Raised by a check when the answer is not right yet; the message says how to fix it."""
+    """Raised by a check when the answer is not right yet; the message says how to fix it.
 
-    def __init__(self, message: str):
-        super().__init__(message)
+    Jupyter shows str(exception) under the traceback, so the message is the whole story.
+    """
 
-    # Jupyter shows str(exception) under the traceback; keep it the whole story.
+
+def seeded_randn(*shape: int, seed: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """torch.randn(*shape) from a generator of its own: the same numbers on every run and machine,
+    and the learner's global random state is left alone."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def seeded_randint(low: int, high: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """torch.randint(low, high, shape) from a generator of its own, like seeded_randn."""
+    return torch.randint(low, high, shape, generator=torch.Generator().manual_seed(seed))
 
 
 @dataclass

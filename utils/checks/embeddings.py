@@ -9,13 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from ..embeddings import sinusoidal_positions
-from .core import Case, run_cases
+from .core import Case, run_cases, seeded_randn
 
 __all__ = ["check_embed_one_hot", "check_sinusoidal", "check_add_positions"]
-
-
-def _table(rows: int, d: int, seed: int) -> torch.Tensor:
-    return torch.randn(rows, d, generator=torch.Generator().manual_seed(seed))
 
 
 def check_embed_one_hot(embed_one_hot) -> None:
@@ -32,17 +28,17 @@ def check_embed_one_hot(embed_one_hot) -> None:
                 "integers: convert with .to(table.dtype) before the product.",
             ),
             Case(
-                (torch.tensor([4, 4, 1]), _table(6, 3, seed=1)),
+                (torch.tensor([4, 4, 1]), seeded_randn(6, 3, seed=1)),
                 hint="num_classes must be the table's number of rows (table.shape[0]), not ids.max() + 1: "
                 "the vocabulary has tokens that this text does not use.",
             ),
             Case(
-                (torch.tensor([[0, 3], [3, 2]]), _table(5, 4, seed=2)),
+                (torch.tensor([[0, 3], [3, 2]]), seeded_randn(5, 4, seed=2)),
                 hint="A batch of ids (batch, n) must give (batch, n, d): F.one_hot adds the vocab dim last, "
                 "and @ multiplies over it whatever dims come before.",
             ),
             Case(
-                (torch.tensor([1]), _table(2, 5, seed=3).double()),
+                (torch.tensor([1]), seeded_randn(2, 5, seed=3).double()),
                 hint="F.one_hot returns integers (torch.long); convert it to the table's dtype "
                 "(.to(table.dtype)) before the matrix product.",
             ),
@@ -95,21 +91,21 @@ def check_add_positions(add_positions) -> None:
         _add_positions,
         [
             Case(
-                (torch.zeros(2, 3, 4), _table(5, 4, seed=4)),
+                (torch.zeros(2, 3, 4), seeded_randn(5, 4, seed=4)),
                 hint="A sequence of n = 3 tokens needs the position vectors of positions 0, 1, 2: the first "
                 "3 rows of the table (it has context_length = 5 rows).",
             ),
             Case(
-                (_table(6, 4, seed=5).reshape(3, 2, 4), _table(6, 4, seed=6)),
+                (seeded_randn(6, 4, seed=5).reshape(3, 2, 4), seeded_randn(6, 4, seed=6)),
                 hint="Here batch = 3 and n = 2: take as many table rows as the sequence is long (x.shape[-2]), "
                 "not as many as there are sequences.",
             ),
             Case(
-                (_table(10, 2, seed=7).reshape(2, 5, 2), _table(5, 2, seed=8)),
+                (seeded_randn(10, 2, seed=7).reshape(2, 5, 2), seeded_randn(5, 2, seed=8)),
                 hint="A sequence as long as the table (n = context_length) uses every row.",
             ),
             Case(
-                (_table(3, 4, seed=9), _table(6, 4, seed=10)),
+                (seeded_randn(3, 4, seed=9), seeded_randn(6, 4, seed=10)),
                 hint="A single sequence (n, d) without a batch dim: the length is x.shape[-2] "
                 "(x.shape[1] would be d here).",
             ),

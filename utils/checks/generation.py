@@ -11,13 +11,9 @@ import torch
 
 from ..attention import causal_mask, scaled_dot_product_attention
 from ..generation import top_p_filter
-from .core import Case, difference, run_cases
+from .core import Case, difference, run_cases, seeded_randn
 
 __all__ = ["check_temperature_probs", "check_top_p", "check_cached_attention"]
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def _temperature_reference(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -44,7 +40,7 @@ def check_temperature_probs(temperature_probs) -> None:
                 hint="T = 2 flattens: the probabilities move towards 1/3 each. Divide by T, do not multiply.",
             ),
             Case(
-                (_randn(3, 5, seed=1), 0.7),
+                (seeded_randn(3, 5, seed=1), 0.7),
                 hint="A batch of 3 rows: each row is its own distribution, so the softmax runs over the last "
                 "dim (dim=-1) and every row sums to 1.",
             ),
@@ -105,12 +101,12 @@ def check_top_p(top_p) -> None:
                 "otherwise nothing would be left to sample from.",
             ),
             Case(
-                (_randn(1, 6, seed=2), 1.0),
+                (seeded_randn(1, 6, seed=2), 1.0),
                 hint="p = 1 keeps every token. Compare the mass before each token with p (strictly below p "
                 "stays): a cumulative sum that ends at 0.9999999 or 1.0000001 then cannot remove the last one.",
             ),
             Case(
-                (2 * _randn(3, 10, seed=3), 0.9),
+                (2 * seeded_randn(3, 10, seed=3), 0.9),
                 hint="Each row on its own, along the last dim: sort with dim=-1, cumsum with dim=-1, then put "
                 "the decision back in vocabulary order (e.g. scatter it with the indices the sort returned). "
                 "The result must not be sorted.",
@@ -151,11 +147,11 @@ def _compare_triple(expected, got) -> str | None:
 
 def _step(batch: int, heads: int, cached: int, new: int, d: int, seed: int) -> tuple:
     """(q_new, k_cache, v_cache, k_new, v_new) with shapes (batch, heads, n, d)."""
-    q_new = _randn(batch, heads, new, d, seed=seed)
-    k_cache = _randn(batch, heads, cached, d, seed=seed + 1)
-    v_cache = _randn(batch, heads, cached, d, seed=seed + 2)
-    k_new = _randn(batch, heads, new, d, seed=seed + 3)
-    v_new = _randn(batch, heads, new, d, seed=seed + 4)
+    q_new = seeded_randn(batch, heads, new, d, seed=seed)
+    k_cache = seeded_randn(batch, heads, cached, d, seed=seed + 1)
+    v_cache = seeded_randn(batch, heads, cached, d, seed=seed + 2)
+    k_new = seeded_randn(batch, heads, new, d, seed=seed + 3)
+    v_new = seeded_randn(batch, heads, new, d, seed=seed + 4)
     return q_new, k_cache, v_cache, k_new, v_new
 
 

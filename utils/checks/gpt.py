@@ -14,13 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from ..model import GPT, Block, GPTConfig
-from .core import Case, run_cases
+from .core import Case, run_cases, seeded_randint, seeded_randn
 
 __all__ = ["check_layer_norm", "check_block_forward", "check_count_parameters", "check_gpt_forward"]
-
-
-def _randn(*shape: int, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def _layer_norm(x, gamma, beta, eps):
@@ -40,22 +36,22 @@ def check_layer_norm(layer_norm) -> None:
                 "(x.var(dim=-1) divides by d - 1 unless you pass unbiased=False or correction=0).",
             ),
             Case(
-                (_randn(3, 8, seed=1) * 5 + 3, _randn(8, seed=2), _randn(8, seed=3), 1e-5),
+                (seeded_randn(3, 8, seed=1) * 5 + 3, seeded_randn(8, seed=2), seeded_randn(8, seed=3), 1e-5),
                 hint="Each row (one token vector) is normalised on its own: take the mean and variance over "
                 "the last dim with keepdim=True, so that they broadcast against x. Then multiply by gamma and "
                 "add beta.",
             ),
             Case(
-                (_randn(2, 4, 6, seed=4), _randn(6, seed=5), _randn(6, seed=6), 1e-5),
+                (seeded_randn(2, 4, 6, seed=4), seeded_randn(6, seed=5), seeded_randn(6, seed=6), 1e-5),
                 hint="x may have any number of leading dims (batch, n, d): reduce over dim=-1 only.",
             ),
             Case(
-                (torch.full((2, 5), 7.0), _randn(5, seed=7), _randn(5, seed=8), 1e-5),
+                (torch.full((2, 5), 7.0), seeded_randn(5, seed=7), seeded_randn(5, seed=8), 1e-5),
                 hint="A constant vector has variance 0, so x - mean is 0 and the answer is beta. eps keeps the "
                 "division finite: divide by sqrt(var + eps).",
             ),
             Case(
-                (_randn(2, 6, seed=9) * 0.3, torch.ones(6), torch.zeros(6), 0.5),
+                (seeded_randn(2, 6, seed=9) * 0.3, torch.ones(6), torch.zeros(6), 0.5),
                 hint="Use the eps you are given, inside the square root: sqrt(var + eps), not sqrt(var) + eps.",
             ),
         ],
@@ -111,24 +107,24 @@ def check_block_forward(block_forward) -> None:
         _block_reference,
         [
             Case(
-                (small, _randn(2, 5, 16, seed=4)),
+                (small, seeded_randn(2, 5, 16, seed=4)),
                 label="block_forward(Block(n_embd=16, n_head=2), x of shape (2, 5, 16))",
                 hint="Two residual steps, each adding to x: first x = x + block.attn(block.ln1(x)), then "
                 "x = x + block.mlp(block.ln2(x)). The LayerNorm only prepares the branch's input; the residual "
                 "adds the branch's output to x itself. The second step reads the x that the first one updated.",
             ),
             Case(
-                (small, _randn(1, 1, 16, seed=5)),
+                (small, seeded_randn(1, 1, 16, seed=5)),
                 label="block_forward(the same block, x of shape (1, 1, 16)): a single token",
             ),
             Case(
-                (wide, _randn(3, 7, 24, seed=6)),
+                (wide, seeded_randn(3, 7, 24, seed=6)),
                 label="block_forward(Block(n_embd=24, n_head=3, bias=True), x of shape (3, 7, 24))",
                 hint="Each sub-layer has its own LayerNorm: block.ln1 before attention, block.ln2 before the MLP. "
                 "The LayerNorm goes inside the branch (pre-LN), not around the sum: x + f(ln(x)), not ln(x + f(x)).",
             ),
             Case(
-                (one_head, _randn(2, 6, 8, seed=7)),
+                (one_head, seeded_randn(2, 6, 8, seed=7)),
                 label="block_forward(Block(n_embd=8, n_head=1), x of shape (2, 6, 8))",
             ),
         ],
@@ -205,10 +201,6 @@ def _gpt_reference(model: GPT, idx: torch.Tensor) -> torch.Tensor:
         return GPT.forward(model, idx)[0]
 
 
-def _ids(batch: int, n: int, vocab_size: int, seed: int) -> torch.Tensor:
-    return torch.randint(0, vocab_size, (batch, n), generator=torch.Generator().manual_seed(seed))
-
-
 def check_gpt_forward(gpt_forward) -> None:
     """Exercise 5.4: the whole model's forward pass, token ids -> logits."""
     model = _gpt(1, vocab_size=11, context_length=8, n_layer=2, n_head=2, n_embd=16)
@@ -219,23 +211,23 @@ def check_gpt_forward(gpt_forward) -> None:
         _gpt_reference,
         [
             Case(
-                (model, _ids(2, 8, 11, seed=3)),
+                (model, seeded_randint(0, 11, (2, 8), seed=3)),
                 label="gpt_forward(GPT(vocab 11, context 8, 2 layers, d 16), ids of shape (2, 8))",
                 hint="x = model.tok_emb(idx) + model.pos_emb(positions), then every block in model.blocks, "
                 "then model.ln_f, then model.head. A block returns a pair (x, weights): keep x.",
             ),
             Case(
-                (model, _ids(3, 5, 11, seed=4)),
+                (model, seeded_randint(0, 11, (3, 5), seed=4)),
                 label="gpt_forward(the same model, ids of shape (3, 5)): shorter than the context",
                 hint="A sequence of n tokens uses positions 0 .. n-1: model.pos_emb(torch.arange(n)) with "
                 "n = idx.shape[1], not context_length.",
             ),
             Case(
-                (model, _ids(1, 1, 11, seed=5)),
+                (model, seeded_randint(0, 11, (1, 1), seed=5)),
                 label="gpt_forward(the same model, ids of shape (1, 1)): one token",
             ),
             Case(
-                (untied, _ids(2, 6, 13, seed=6)),
+                (untied, seeded_randint(0, 13, (2, 6), seed=6)),
                 label="gpt_forward(GPT with tie_weights=False, 3 layers, d 8, ids of shape (2, 6))",
                 hint="Use model.head for the scores. Here it is not tied to the token embedding, so "
                 "x @ model.tok_emb.weight.T gives other numbers. And do not forget the final LayerNorm, model.ln_f.",

@@ -9,12 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .core import Case, run_cases
-
-
-def _random(*shape, seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
+from .core import Case, run_cases, seeded_randn
 
 # --- 4.1 split heads -----------------------------------------------------------------------------
 
@@ -37,9 +32,10 @@ def check_split_heads(split_heads) -> None:
             Case((torch.arange(24.0).view(1, 3, 8), 2),
                  hint="With several tokens, reshaping straight to (batch, heads, n, d_head) mixes tokens "
                  "together. First view as (batch, n, heads, d_head), then swap the n and heads dims."),
-            Case((_random(2, 5, 12, seed=1), 3), hint="Work out d_head from x.shape and n_heads; do not hard-code it."),
-            Case((_random(2, 4, 6, seed=2), 1), hint="One head: (batch, 1, n, d_model), the same numbers."),
-            Case((_random(1, 3, 6, seed=3), 6), hint="As many heads as features: d_head = 1."),
+            Case((seeded_randn(2, 5, 12, seed=1), 3),
+                 hint="Work out d_head from x.shape and n_heads; do not hard-code it."),
+            Case((seeded_randn(2, 4, 6, seed=2), 1), hint="One head: (batch, 1, n, d_model), the same numbers."),
+            Case((seeded_randn(1, 3, 6, seed=3), 6), hint="As many heads as features: d_head = 1."),
         ],
         hint="x.view(batch, n, n_heads, d_head).transpose(...) of the right two dims.",
     )
@@ -65,8 +61,10 @@ def check_merge_heads(merge_heads) -> None:
             Case((torch.arange(24.0).view(1, 2, 3, 4),),
                  hint="Bring the tokens back in front of the heads (transpose dims 1 and 2) before "
                  "flattening; reshaping (batch, heads, n, d_head) directly glues different tokens together."),
-            Case((_random(2, 3, 5, 4, seed=4),), hint="Batch of 2, 3 heads, 5 tokens, d_head 4: shape (2, 5, 12)."),
-            Case((_random(2, 1, 3, 5, seed=5),), hint="One head: the result is that head's numbers, shape (2, 3, 5)."),
+            Case((seeded_randn(2, 3, 5, 4, seed=4),),
+                 hint="Batch of 2, 3 heads, 5 tokens, d_head 4: shape (2, 5, 12)."),
+            Case((seeded_randn(2, 1, 3, 5, seed=5),),
+                 hint="One head: the result is that head's numbers, shape (2, 3, 5)."),
         ],
         hint="x.transpose(1, 2) then .reshape(batch, n, heads * d_head).",
     )

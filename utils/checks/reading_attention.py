@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from .core import Case, difference, run_cases
+from .core import Case, difference, run_cases, seeded_randn
 
 __all__ = ["check_previous_token_score", "check_pattern_correlation", "check_norm_shares"]
 
@@ -22,7 +22,7 @@ def _softmax_rows(scores: torch.Tensor) -> torch.Tensor:
 
 def _random_map(n: int, seed: int, causal: bool = False, sharpness: float = 2.0) -> torch.Tensor:
     """A random (n, n) attention map: rows are softmaxes of random scores (masked above the diagonal)."""
-    scores = sharpness * torch.randn(n, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    scores = sharpness * seeded_randn(n, n, seed=seed, dtype=torch.float64)
     if causal:
         scores = scores.masked_fill(~torch.ones(n, n, dtype=torch.bool).tril(), float("-inf"))
     return _softmax_rows(scores)
@@ -150,7 +150,7 @@ def _norm_shares_reference(weights: torch.Tensor, values: torch.Tensor) -> torch
 
 
 def _vectors(n: int, d: int, seed: int, lengths=None) -> torch.Tensor:
-    v = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    v = seeded_randn(n, d, seed=seed, dtype=torch.float64)
     if lengths is not None:
         v = v / v.norm(dim=-1, keepdim=True) * torch.tensor(lengths, dtype=torch.float64)[:, None]
     return v

@@ -6,7 +6,7 @@ import torch
 
 from ..model import GPT, GPTConfig
 from ..train import TrainConfig, lr_at
-from .core import Case, CheckFailed, run_cases
+from .core import Case, CheckFailed, run_cases, seeded_randint
 
 
 def _batch_reference(data, starts, context_length):
@@ -57,8 +57,8 @@ def check_training_step(training_step) -> None:
     """Exercise 6.3: one step (forward, loss, backward, clip, optimizer step) moves the weights
     exactly as the reference step does."""
     cfg = GPTConfig(vocab_size=11, context_length=8, n_layer=1, n_head=2, n_embd=16)
-    x = torch.randint(0, 11, (3, 8), generator=torch.Generator().manual_seed(0))
-    y = torch.randint(0, 11, (3, 8), generator=torch.Generator().manual_seed(1))
+    x = seeded_randint(0, 11, (3, 8), seed=0)
+    y = seeded_randint(0, 11, (3, 8), seed=1)
 
     def fresh():
         torch.manual_seed(0)
