@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # these tests must never reach the network
 
@@ -205,6 +206,132 @@ def test_cls_vectors(classifier, tokenizer):
     with torch.no_grad():
         expected = classifier.bert(**batch).last_hidden_state[0, 0]
     torch.testing.assert_close(vectors[2], expected, atol=1e-5, rtol=1e-4)
+
+
+# --- bad input: a clear error at the call the learner made -----------------------------------------
+
+
+def test_no_texts_give_empty_results_and_an_empty_text_is_read(classifier, tokenizer):
+    labels, probs = bert.predict(classifier, tokenizer, [])
+    assert labels == [] and probs.shape == (0, 2)
+    assert bert.cls_vectors(classifier, tokenizer, []).shape == (0, 384)
+    assert bert.encode_texts(tokenizer, []) == [] and bert.make_batches([], tokenizer) == []
+    assert bert.encode_texts(tokenizer, [""]) == [[tokenizer.cls_token_id, tokenizer.sep_token_id]]
+    assert bert.predict(classifier, tokenizer, ["", "hi"]).probabilities.shape == (2, 2)
+
+
+def test_texts_must_be_strings(classifier, eager_classifier, tokenizer):
+    with pytest.raises(TypeError, match=r"texts\[0\] is \('hi', 0\), a tuple, not a string.*evaluate"):
+        bert.predict(classifier, tokenizer, [("hi", 0)])
+    with pytest.raises(TypeError, match=r"got one string, 'hello'. For one text, pass \[text\]"):
+        bert.encode_texts(tokenizer, "hello")  # used to encode each character as a text
+    with pytest.raises(TypeError, match="reads one text, a string"):
+        bert.attention_weights(eager_classifier, tokenizer, ["a", "b"])
+
+
+@pytest.mark.parametrize("max_length", [513, 1000])
+def test_max_length_beyond_the_model_is_refused(classifier, tokenizer, max_length):
+    pairs = [("hi", 0), ("hello there", 1)]
+    calls = [lambda: bert.encode_texts(tokenizer, ["hi"], max_length=max_length),
+             lambda: bert.make_batches(pairs, tokenizer, max_length=max_length),
+             lambda: bert.predict(classifier, tokenizer, ["hi"], max_length=max_length),
+             lambda: bert.evaluate(classifier, tokenizer, pairs, max_length=max_length),
+             lambda: bert.cls_vectors(classifier, tokenizer, ["hi"], max_length=max_length)]
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"max_length={max_length} is too long: .*at most 512 tokens.*"
+                                             r"Pass max_length=512 or less"):
+            call()
+    with pytest.raises(ValueError, match=r"model.config.max_position_embeddings=512"):
+        bert.predict(classifier, tokenizer, ["hi"], max_length=max_length)
+    with pytest.raises(ValueError, match=r"at most 128 tokens \(model.config.max_position_embeddings=128\)"):
+        bert.train_classifier(tiny_model(), tokenizer, pairs, max_length=200, progress=False)
+
+
+def test_max_length_up_to_the_model_still_works(classifier, tokenizer):
+    assert bert.predict(classifier, tokenizer, ["hi"], max_length=512).probabilities.shape == (1, 2)
+    assert bert.encode_texts(tokenizer, ["hello world"], max_length=2) == [[tokenizer.cls_token_id,
+                                                                          tokenizer.sep_token_id]]
+
+
+@pytest.mark.parametrize("max_length", [1, 0, -5])
+def test_max_length_needs_room_for_cls_and_sep(classifier, tokenizer, max_length):
+    with pytest.raises(ValueError, match=rf"max_length={max_length} leaves no room.*\[CLS\].*\[SEP\].*at least 2"):
+        bert.encode_texts(tokenizer, ["hi"], max_length=max_length)
+    with pytest.raises(ValueError, match="at least 2"):
+        bert.predict(classifier, tokenizer, ["hi"], max_length=max_length)
+
+
+def test_attention_weights_refuses_a_text_longer_than_the_model(eager_classifier, tokenizer):
+    with pytest.raises(ValueError, match=r"the text is 602 tokens long .* at most 512 tokens.*shorter piece"):
+        bert.attention_weights(eager_classifier, tokenizer, "word " * 600)
+
+
+@pytest.mark.parametrize("label, why", [
+    (2, r"has the label 2, but labels must be the ints 0\.\.1: the model has num_labels=2 classes"),
+    (-1, r"has the label -1, which is negative.*num_labels=2"),
+    (1.0, r"has the label 1\.0, a float.*num_labels=2.*int\(label\)"),
+    ("spam", r"has the label 'spam', a str.*num_labels=2.*label2id"),
+])
+def test_labels_must_be_classes_of_the_model(classifier, tokenizer, label, why):
+    pairs = [("hi", 0), ("hello there", label)]
+    with pytest.raises(ValueError, match=r"^pairs\[1\] " + why):
+        bert.evaluate(classifier, tokenizer, pairs)
+    model = tiny_model()
+    with pytest.raises(ValueError, match=r"^train_pairs\[1\] " + why):
+        bert.train_classifier(model, tokenizer, pairs, progress=False)
+    with pytest.raises(ValueError, match=r"^val_pairs\[1\] " + why):
+        bert.train_classifier(model, tokenizer, [("hi", 0)], val_pairs=pairs, progress=False)
+    if label != 2:  # without a model, make_batches knows only that a label is an int >= 0
+        with pytest.raises(ValueError, match=r"^pairs\[1\] has the label"):
+            bert.make_batches(pairs, tokenizer)
+
+
+def test_integer_labels_of_any_kind_are_kept(tokenizer):
+    import numpy as np
+
+    pairs = [("a", np.int64(1)), ("b", True), ("c", torch.tensor(0))]
+    assert bert.make_batches(pairs, tokenizer)[0]["labels"].tolist() == [1, 1, 0]
+
+
+@pytest.mark.parametrize("pairs, why", [
+    (["a text", "another text"], r"\[0\] is a bare text, 'a text', not a \(text, label\) pair"),
+    (("a text", 1), r"got one pair, \('a text', 1\)\. Put it in a list: \[\(text, label\)\]"),
+    ("a text", r"got one string, 'a text'"),
+    ([(1, "a text")], r"written \(label, text\)\? The text comes first"),
+    ([("a", 0, "b")], r"\[0\] is \('a', 0, 'b'\), not a \(text, label\) pair"),
+    ({"a text": 1}, r"got a dict\. If it maps texts to labels, pass list\((train_)?pairs\.items\(\)\)"),
+])
+def test_pairs_must_be_a_list_of_text_label_pairs(classifier, tokenizer, pairs, why):
+    form = r"\[\(text, label\), \.\.\.\]"
+    for call in (lambda: bert.make_batches(pairs, tokenizer), lambda: bert.evaluate(classifier, tokenizer, pairs),
+                 lambda: bert.train_classifier(tiny_model(), tokenizer, pairs, progress=False)):
+        with pytest.raises(TypeError, match=form) as info:
+            call()
+        assert re.search(why, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("arguments, why", [
+    ({"epochs": 0}, r"epochs=0: epochs must be > 0.*call evaluate"),
+    ({"epochs": -1}, r"epochs=-1: epochs must be > 0"),
+    ({"epochs": float("inf")}, r"epochs=inf: .*max_seconds"),
+    ({"lr": 0}, r"lr \(the learning rate\) must be a positive number \(the recipe uses 5e-05\), got 0"),
+    ({"lr": -1e-5}, r"lr \(the learning rate\) must be a positive number"),
+    ({"batch_size": 0}, r"batch_size must be a positive whole number .*got 0"),
+    ({"batch_size": -8}, r"batch_size must be a positive whole number .*got -8"),
+])
+def test_training_refuses_non_positive_epochs_lr_and_batch_size(tokenizer, arguments, why):
+    model = tiny_model()
+    before = model.classifier.weight.clone()
+    with pytest.raises(ValueError, match=why):
+        bert.train_classifier(model, tokenizer, [("good", 1), ("bad", 0)], progress=False, **arguments)
+    assert torch.equal(model.classifier.weight, before)  # refused before any step
+
+
+def test_reading_and_batching_refuse_a_non_positive_batch_size(classifier, tokenizer):
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
+        bert.predict(classifier, tokenizer, ["hi"], batch_size=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number"):
+        bert.make_batches([("hi", 0)], tokenizer, batch_size=0)
 
 
 # --- training --------------------------------------------------------------------------------------

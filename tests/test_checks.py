@@ -87,3 +87,173 @@ def test_check_failed_is_an_assertion_error_carrying_its_message():
     error = CheckFailed("Case 1 of 1: f()")
     assert isinstance(error, AssertionError)
     assert str(error) == "Case 1 of 1: f()" and error.args == ("Case 1 of 1: f()",)
+
+
+# --- The time limit --------------------------------------------------------------------------------
+
+
+def test_an_endless_loop_is_stopped_with_a_clear_message():
+    import signal
+    import time
+
+    def spin(x):
+        while True:
+            pass
+
+    handler = signal.getsignal(signal.SIGALRM)
+    started = time.monotonic()
+    with pytest.raises(CheckFailed) as info:
+        run_cases("square", spin, square, [Case((2,)), Case((3,))], time_limit=0.3)
+    assert time.monotonic() - started < 2
+    message = str(info.value)
+    assert message.startswith("Case 1 of 2: square(2)\n")
+    assert "your code ran for more than 0.3 s on this case and was stopped; the reference takes under 1 ms" \
+        in message and "Look for a loop that never ends" in message and "restart" not in message
+    # Nothing is left behind: the previous SIGALRM handler is back and no alarm is pending.
+    assert signal.getsignal(signal.SIGALRM) is handler and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_loop_that_catches_every_exception_is_stopped_too():
+    import time
+
+    def sleepy(x):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:
+                pass
+
+    with pytest.raises(CheckFailed, match="ran for more than 0.2 s"):
+        run_cases("square", sleepy, square, [Case((2,))], time_limit=0.2)
+
+
+def test_a_slow_but_finished_answer_passes(capsys):
+    import time
+
+    def slow_reference(x):
+        time.sleep(0.01)
+        return x * x
+
+    def slower(x):
+        time.sleep(0.3)  # 30 times the reference, past time_limit but within the multiple of the reference
+        return x * x
+
+    run_cases("square", slower, slow_reference, [Case((2,))], time_limit=0.05)
+    assert capsys.readouterr().out == "✓ square: all 1 cases pass.\n"
+
+
+def test_outside_the_main_thread_the_answer_runs_in_a_thread_we_stop_waiting_for():
+    import threading
+    import time
+
+    released = threading.Event()
+    failures = []
+
+    def waits(x):
+        while not released.is_set():
+            time.sleep(0.01)
+
+    def check():
+        try:
+            run_cases("square", waits, square, [Case((2,))], time_limit=0.2)
+        except CheckFailed as error:
+            failures.append(str(error))
+        try:  # the thread keeps the caller's grad mode; a right answer passes
+            with torch.no_grad():
+                run_cases("grad", lambda: torch.is_grad_enabled(), lambda: False, [Case()])
+        except CheckFailed as error:
+            failures.append(str(error))
+
+    caller = threading.Thread(target=check)
+    caller.start()
+    caller.join(5)
+    released.set()
+    assert len(failures) == 1 and "ran for more than 0.2 s on this case;" in failures[0]
+    assert "could not be stopped and may still be running" in failures[0] and "Kernel > Restart" in failures[0]
+
+
+@pytest.mark.parametrize("limit", [0, -1.0, float("nan"), float("inf"), "10", True, None])
+def test_the_time_limit_must_be_a_positive_number_of_seconds(limit):
+    with pytest.raises(ValueError, match="time_limit must be a positive number of seconds"):
+        run_cases("square", square, square, [Case((2,))], time_limit=limit)
+
+
+# --- Exercise 6.3 ----------------------------------------------------------------------------------
+
+
+def _step(skip=(), clip_after=False, step_first=False, returns="float"):
+    """A training step as a learner might write it, with one mistake chosen by the arguments."""
+
+    def training_step(model, optimizer, x, y, clip):
+        _, loss, _ = model(x, y)
+        if "zero_grad" not in skip:
+            optimizer.zero_grad()
+        if step_first:
+            optimizer.step()
+        loss.backward()
+        if "clip" not in skip and not clip_after:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if not step_first:
+            optimizer.step()
+        if clip_after:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        return {"float": loss.item(), "tensor": loss, "after": model(x, y)[1].item()}[returns]
+
+    return training_step
+
+
+def test_training_step_check_passes_right_answers(capsys):
+    from utils.checks.training import check_training_step
+
+    def clears_at_the_end(model, optimizer, x, y, clip):  # also right: the gradients are clear at each backward
+        _, loss, _ = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        model.zero_grad(set_to_none=False)
+        return loss.item()
+
+    check_training_step(_step())
+    check_training_step(clears_at_the_end)
+    assert capsys.readouterr().out == "✓ training_step: all 7 cases pass.\n" * 2
+
+
+@pytest.mark.parametrize(
+    ("mistake", "case", "reason", "hint"),
+    [
+        (_step(step_first=True), "Case 1 of 7", "no weight moved at all", "Order matters"),
+        (_step(returns="tensor"), "Case 2 of 7", "got:      'a torch.Tensor'", "plain Python float"),
+        (_step(returns="after"), "Case 3 of 7", "the numbers differ", "not a loss computed again after"),
+        (_step(skip=("zero_grad",)), "Case 4 of 7", "times as far as expected", "adds the new gradients"),
+        (_step(skip=("clip",)), "Case 5 of 7", "times as far as expected", "scaled down before the step"),
+        (_step(clip_after=True), "Case 5 of 7", "times as far as expected", "before optimizer.step() uses them"),
+    ],
+    ids=["step before backward", "loss tensor returned", "loss after the step", "no zero_grad", "no clipping",
+         "clipping after the step"],
+)
+def test_training_step_check_names_each_mistake(mistake, case, reason, hint):
+    from utils.checks.training import check_training_step
+
+    with pytest.raises(CheckFailed) as info:
+        check_training_step(mistake)
+    message = str(info.value)
+    assert message.startswith(case) and reason in message and hint in message.split("Hint: ", 1)[1]
+    assert "clip_grad_norm_" not in message and "zero_grad(" not in message and ".item()" not in message
+
+
+def test_training_step_check_reports_errors_and_blanks_through_the_framework():
+    from utils.checks.training import check_training_step
+
+    def typo(model, optimizer, x, y, clip):
+        _, loss, _ = model(x, y)
+        loss.backwards()
+
+    def blank(model, optimizer, x, y, clip):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match=r"(?s)Case 1 of 7: one step with SGD.*raised AttributeError.*Hint: "):
+        check_training_step(typo)
+    with pytest.raises(CheckFailed, match="training_step is not written yet"):
+        check_training_step(blank)
+    with pytest.raises(CheckFailed, match="expected a function, got float"):
+        check_training_step(2.5)

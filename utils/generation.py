@@ -72,33 +72,36 @@ def generate(
 ) -> torch.Tensor:
     """Append max_new_tokens tokens to idx (batch, n) and return (batch, n + max_new_tokens).
 
+    idx may also be one prompt as a list of ids (tok.encode's output) or a 1-D tensor.
+
     With use_cache, each step feeds only the newest token and reuses the keys and values of all
     earlier ones (utils.attention.KVCache); the output is the same as without the cache.
     The model sees at most context_length tokens: a longer prompt is cropped to its last context_length
     tokens (crop_prompt=True) or refused with a clear error; when the text outgrows the context
     during generation, the window slides (and the cache is rebuilt for the new window).
     """
-    if idx.dim() == 1:  # a single prompt without its batch dim
-        idx = idx[None]
+    idx = _as_prompt(idx, model)
     _check_generate_args(model, idx, max_new_tokens, crop_prompt)
     context_length = model.config.context_length
     was_training = model.training
     model.eval()
-    out = idx
-    caches = None
-    for _ in range(max_new_tokens):
-        if use_cache:
-            if caches is None or len(caches[0]) >= context_length:
-                # (Re)start: feed the whole (cropped) window once to fill the caches.
-                caches = model.new_caches()
-                logits, _, _ = model(out[:, -context_length:], caches=caches)
+    try:
+        out = idx
+        caches = None
+        for _ in range(max_new_tokens):
+            if use_cache:
+                if caches is None or len(caches[0]) >= context_length:
+                    # (Re)start: feed the whole (cropped) window once to fill the caches.
+                    caches = model.new_caches()
+                    logits, _, _ = model(out[:, -context_length:], caches=caches)
+                else:
+                    logits, _, _ = model(out[:, -1:], caches=caches)
             else:
-                logits, _, _ = model(out[:, -1:], caches=caches)
-        else:
-            logits, _, _ = model(out[:, -context_length:])
-        new = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
-        out = torch.cat([out, new], dim=1)
-    model.train(was_training)
+                logits, _, _ = model(out[:, -context_length:])
+            new = next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
+            out = torch.cat([out, new], dim=1)
+    finally:  # also when something above raises: the model is left as it was found
+        model.train(was_training)
     return out
 
 
@@ -116,8 +119,25 @@ def _check_top_p(p: float) -> None:
 
 
 def _check_temperature(temperature: float) -> None:
-    if temperature < 0:
+    if not temperature >= 0:  # written so that NaN fails too
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+
+
+def _as_prompt(idx, model) -> torch.Tensor:
+    """The prompt as a (batch, n) tensor on the model's device: a list of ids (tok.encode's output) is
+    one prompt, a list of equally long lists is a batch, a 1-D tensor is one prompt."""
+    if isinstance(idx, (list, tuple)):
+        rows = [idx] if not idx or not isinstance(idx[0], (list, tuple)) else list(idx)
+        if any(not all(isinstance(t, int) and not isinstance(t, bool) for t in row) for row in rows):
+            raise TypeError("the prompt must be token ids (ints), e.g. generate(model, tok.encode('ROMEO:'), 100)")
+        if len({len(row) for row in rows}) > 1:
+            raise ValueError("the prompts of a batch must have the same length; generate them one at a time")
+        device = next(model.parameters()).device
+        return torch.tensor(rows, dtype=torch.long, device=device)
+    if not isinstance(idx, torch.Tensor):
+        raise TypeError(f"the prompt must be token ids: a list from tok.encode(...) or a tensor, got "
+                        f"{type(idx).__name__}")
+    return idx[None] if idx.dim() == 1 else idx  # a single prompt without its batch dim
 
 
 def _check_generate_args(model, idx: torch.Tensor, max_new_tokens: int, crop_prompt: bool) -> None:

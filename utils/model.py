@@ -24,6 +24,23 @@ from .attention import KVCache, MultiHeadAttention
 from .embeddings import check_token_ids
 
 
+def check_field_types(settings) -> None:
+    """Every field of a settings dataclass holds the type it declares (int, float, bool or str).
+
+    "32" or 2.5 where an int belongs, or True where a number belongs, would otherwise slip through
+    and fail much later, far from the mistake (a JSON file edited by hand, a typo in a call).
+    """
+    accept = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+              "bool": lambda v: isinstance(v, bool),
+              "str": lambda v: isinstance(v, str)}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.type in accept and not accept[f.type](value):
+            raise TypeError(f"{type(settings).__name__}.{f.name} must be {'an' if f.type == 'int' else 'a'} "
+                            f"{f.type}, got {value!r} ({type(value).__name__})")
+
+
 @dataclass
 class GPTConfig:
     """The shape of a GPT: GPT(config) builds one. A checkpoint keeps it as JSON (to_dict, save / load).
@@ -52,8 +69,9 @@ class GPTConfig:
     tie_weights: bool = True
 
     def __post_init__(self):
+        check_field_types(self)
         for name in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"):
-            if int(getattr(self, name)) <= 0:
+            if getattr(self, name) <= 0:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {getattr(self, name)}")
         if self.n_embd % self.n_head != 0:
             raise ValueError(

@@ -26,6 +26,7 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from . import checkpoint
 from .course.device import get_device
 from .course.seeding import set_seed
 from .data import load_shakespeare
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, check_field_types
 
 
 @dataclass
@@ -60,10 +61,34 @@ class TrainConfig:
     bpe_vocab_size: int = 512
     val_fraction: float = 0.1  # the last 10% of the text is held out
 
+    def __post_init__(self):
+        check_field_types(self)
+        _check_train_settings(self)
+
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        known = sorted(f.name for f in fields(cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:  # a misspelt setting must not be dropped silently
+            raise ValueError(f"unknown TrainConfig fields {unknown}; known fields: {known}")
+        return cls(**values)
+
+
+def _check_train_settings(cfg: TrainConfig) -> None:
+    at_least = {"batch_size": 1, "max_steps": 1, "eval_interval": 1, "eval_iters": 1, "final_eval_iters": 1,
+                "warmup_steps": 0, "bpe_vocab_size": 256, "min_lr": 0, "weight_decay": 0, "grad_clip": 0}
+    for name, low in at_least.items():
+        if getattr(cfg, name) < low:
+            raise ValueError(f"TrainConfig.{name} must be >= {low}, got {getattr(cfg, name)}")
+    if not cfg.lr > 0:
+        raise ValueError(f"TrainConfig.lr must be > 0, got {cfg.lr}")
+    for name in ("beta1", "beta2", "momentum"):
+        if not 0 <= getattr(cfg, name) < 1:
+            raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {getattr(cfg, name)}")
+    if not 0 < cfg.val_fraction < 1:
+        raise ValueError(f"TrainConfig.val_fraction must be between 0 and 1, got {cfg.val_fraction}")
+    if cfg.optimizer not in ("adamw", "muon"):
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use 'adamw' or 'muon'")
 
 
 # name -> (model settings, training settings). vocab_size is set from the tokenizer. How each was found
@@ -199,7 +224,9 @@ class Trainer:
         self.train_config = train_config
         self.device = device if isinstance(device, torch.device) else get_device(device)
         set_seed(train_config.seed)
+        self.text_name = "Tiny Shakespeare" if text is None else "a text of your own"
         text = load_shakespeare() if text is None else text
+        self.text_sha256 = checkpoint.sha256_text(text)  # saved, so a resume on another text is refused
         self.tokenizer = tokenizer or make_tokenizer(train_config.tokenizer, text, train_config.bpe_vocab_size)
         ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
         cut = int(len(ids) * (1 - train_config.val_fraction))
@@ -210,6 +237,7 @@ class Trainer:
         self.batch_generator = torch.Generator().manual_seed(train_config.seed)
         self.step = 0
         self.history = TrainHistory()
+        self.interrupted = False  # fit() stopped early by Ctrl-C (or the notebook's stop button)
 
     @classmethod
     def from_preset(cls, name: str, device=None, **overrides) -> Trainer:
@@ -249,18 +277,39 @@ class Trainer:
         self.model.train()
         return out
 
-    def fit(self, steps: int | None = None, progress: bool = True, callback=None) -> TrainHistory:
+    def fit(self, steps: int | None = None, progress: bool = True, callback=None, save_to=None,
+            save_every: float = 60.0) -> TrainHistory:
         """Train until max_steps (or for `steps` more steps, to stop early and resume later).
 
         callback(trainer, losses) is called after every evaluation (e.g. to print a sample).
+        save_to: a checkpoint folder, saved every `save_every` seconds of training (0: never in between)
+        and at the end. Ctrl-C (or a notebook's stop button) ends the loop after the current step and
+        sets self.interrupted: nothing is lost, and save() can be called at once.
         """
+        if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0):
+            raise ValueError(f"steps must be a positive number of steps, got {steps!r}")
+        if save_to is not None:
+            checkpoint.check_can_write(save_to)
         from tqdm.auto import tqdm
 
         cfg = self.train_config
         end = cfg.max_steps if steps is None else min(cfg.max_steps, self.step + steps)
         bar = tqdm(total=end - self.step, desc="training", disable=not progress, leave=True)
         self.model.train()
-        started = time.perf_counter()
+        self.interrupted = False
+        started = last_save = time.perf_counter()
+        with _stop_on_interrupt() as request:
+            self._steps(end, bar, callback, request, save_to, save_every, last_save)
+        self.history.seconds += time.perf_counter() - started
+        if self.step >= cfg.max_steps and not self.interrupted:  # the last, more precise estimate
+            self._evaluate_once(cfg.final_eval_iters, bar, callback)
+        bar.close()
+        if save_to is not None:
+            self.save(save_to)
+        return self.history
+
+    def _steps(self, end: int, bar, callback, request, save_to, save_every: float, last_save: float) -> None:
+        cfg = self.train_config
         while self.step < end:
             if self.step % cfg.eval_interval == 0:
                 self._evaluate_once(cfg.eval_iters, bar, callback)
@@ -279,11 +328,12 @@ class Trainer:
             self.history.steps.append(self.step)
             self.history.train_loss.append(loss.item())
             bar.update(1)
-        self.history.seconds += time.perf_counter() - started
-        if self.step >= cfg.max_steps:  # the last, more precise estimate
-            self._evaluate_once(cfg.final_eval_iters, bar, callback)
-        bar.close()
-        return self.history
+            if request["stop"]:
+                self.interrupted = True
+                return
+            if save_to is not None and save_every > 0 and time.perf_counter() - last_save >= save_every:
+                self.save(save_to)
+                last_save = time.perf_counter()
 
     def _evaluate_once(self, iters: int, bar, callback) -> None:
         """Evaluate and record, unless this step was evaluated already (a resumed run starts on one)."""
@@ -300,9 +350,11 @@ class Trainer:
     # --- checkpoints (the format: utils/checkpoint.py) -------------------------------------------
 
     def save(self, folder):
-        """Write a checkpoint that resumes exactly: weights, optimizer, random states, history."""
+        """Write a checkpoint that resumes exactly: weights, optimizer, random states, history.
+
+        Atomic: a save cut short leaves the previous checkpoint in `folder` as it was."""
         meta = {"model": self.model_config.to_dict(), "train": asdict(self.train_config), "step": self.step,
-                "history": asdict(self.history)}
+                "history": asdict(self.history), "text": {"name": self.text_name, "sha256": self.text_sha256}}
         return checkpoint.save_training_state(folder, self.model, self.optimizer, self.tokenizer,
                                               self.batch_generator, meta)
 
@@ -310,17 +362,57 @@ class Trainer:
     def load(cls, folder, device=None, text: str | None = None) -> Trainer:
         """Rebuild a trainer from a checkpoint folder, ready to continue with fit().
 
-        `text` must be the text the run was started on (default: Tiny Shakespeare).
+        `text` must be the text the run was started on (default: Tiny Shakespeare); another is refused.
         """
         meta = checkpoint.read_meta(folder)
-        tokenizer = checkpoint.tokenizer_from_file(f"{folder}/tokenizer.json")
-        trainer = cls(GPTConfig.from_dict(meta["model"]), TrainConfig.from_dict(meta["train"]), device=device,
-                      text=text, tokenizer=tokenizer)
+        path = Path(folder) / "config.json"
+        _check_same_text(meta["text"], load_shakespeare() if text is None else text, path)
+        try:
+            train_config = TrainConfig.from_dict(meta["train"])
+            history = TrainHistory(**meta["history"])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: the training settings are not valid: {error}") from None
+        model_config = GPTConfig.from_dict(meta["model"])  # checked by read_meta
+        tokenizer = checkpoint.tokenizer_from_file(Path(folder) / "tokenizer.json")
+        checkpoint.check_tokenizer_fits(tokenizer, model_config, folder)
+        trainer = cls(model_config, train_config, device=device, text=text, tokenizer=tokenizer)
         checkpoint.load_weights(trainer.model, folder)
         checkpoint.read_training_state(folder, trainer.optimizer, trainer.batch_generator, trainer.device)
         trainer.step = meta["step"]
-        trainer.history = TrainHistory(**meta["history"])
+        trainer.history = history
+        trainer.text_name = meta["text"].get("name", trainer.text_name)
         return trainer
+
+
+def _check_same_text(saved: dict, text: str, path) -> None:
+    if checkpoint.sha256_text(text) != saved["sha256"]:
+        raise ValueError(f"{path} was trained on {saved.get('name', 'another text')} (SHA-256 "
+                         f"{saved['sha256'][:12]}...), not on the text given now: resuming would train on other "
+                         "data. Pass the run's own text: Trainer.load(folder, text=...)")
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt():
+    """Inside the block, Ctrl-C (SIGINT) asks the loop to stop after the current step instead of
+    raising in the middle of one; a second Ctrl-C stops at once. Yields a dict {"stop": bool}."""
+    import signal
+    import threading
+
+    request = {"stop": False}
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield request
+        return
+
+    def handler(signum, frame):
+        if request["stop"]:
+            raise KeyboardInterrupt
+        request["stop"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield request
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":  # python -m utils.train

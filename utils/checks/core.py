@@ -7,7 +7,11 @@ and a hint. It never shows the reference code.
 
 from __future__ import annotations
 
+import functools
 import math
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -134,6 +138,73 @@ def difference(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> str | N
     return None if got == expected else "not equal"
 
 
+# An answer may run this many times as long as the reference on a case (or run_cases's time_limit,
+# if that is longer) before it is stopped: far more than a slow but finished answer ever needs.
+SLOWER_THAN_REFERENCE = 100
+
+
+class _TimeUp(BaseException):
+    """The answer ran past its time limit; args[0] says whether it was stopped. A BaseException, like
+    KeyboardInterrupt, so that an `except Exception:` inside the learner's loop cannot swallow it."""
+
+
+def _call_with_limit(call: Callable, seconds: float):
+    """call(), or _TimeUp once it has run for `seconds`.
+
+    On POSIX in the main thread, where Jupyter runs cells, a SIGALRM handler raises inside the answer
+    itself: Python runs it between two bytecodes, so `while True: pass` or a loop of sleeps stops and
+    the kernel is free again, and the answer keeps the caller's thread (its grad mode, its device).
+    One long C call (a huge matmul) cannot be cut short; the alarm takes effect when it returns.
+    Elsewhere (Windows, a check called from another thread) no signal can reach the answer, so it
+    runs in a daemon thread that we stop waiting for; a thread cannot be killed and may go on running.
+    """
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return _call_in_thread(call, seconds)
+
+    def stop(signum, frame):
+        raise _TimeUp(True)
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    started = time.monotonic()
+    outer = (0.0, 0.0)
+    try:
+        try:
+            outer = signal.setitimer(signal.ITIMER_REAL, seconds)
+            return call()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # one-shot alarm: it fires at most once, here or above
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+        if outer[0]:  # someone else's alarm (pytest-timeout, say) was set: give it back its remaining time
+            signal.setitimer(signal.ITIMER_REAL, max(outer[0] - (time.monotonic() - started), 1e-3), outer[1])
+
+
+def _call_in_thread(call: Callable, seconds: float):
+    """_call_with_limit where no signal can reach the answer: wait for a daemon thread that long."""
+    result = {}
+    grad_enabled = torch.is_grad_enabled()  # grad mode belongs to each thread: keep the caller's
+
+    def work():
+        try:
+            with torch.set_grad_enabled(grad_enabled):
+                result["value"] = call()
+        except BaseException as error:  # handed to the caller's thread below
+            result["error"] = error
+
+    worker = threading.Thread(target=work, name="exercise check", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _TimeUp(False)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def _duration(seconds: float) -> str:
+    return "under 1 ms" if seconds < 1e-3 else f"{seconds:.2g} s"
+
+
 def run_cases(
     name: str,
     answer: Callable,
@@ -143,16 +214,28 @@ def run_cases(
     compare: Callable | None = None,
     rtol: float = 1e-5,
     atol: float = 1e-6,
+    time_limit: float = 10.0,
 ) -> None:
-    """Run `answer` and `reference` on every case; print one success line or raise CheckFailed."""
+    """Run `answer` and `reference` on every case; print one success line or raise CheckFailed.
+
+    The answer may run on a case for `time_limit` seconds, or SLOWER_THAN_REFERENCE times as long as
+    the reference took there if that is longer; then it is stopped (a loop that never ends). The
+    floor is in seconds, not only a multiple, so that a right answer never fails on a busy machine.
+    """
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 < time_limit < math.inf:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     if not callable(answer):
         raise CheckFailed(f"{name}: expected a function, got {type(answer).__name__}. Pass the function itself, "
                           f"without calling it: check_...({name}), not check_...({name}(...)).")
     for number, case in enumerate(cases, start=1):
         where = f"Case {number} of {len(cases)}: {case.describe(name)}"
+        started = time.perf_counter()
         expected = reference(*_clone(case.args), **_clone(case.kwargs))
+        took = time.perf_counter() - started
+        limit = max(time_limit, SLOWER_THAN_REFERENCE * took)
+        args, kwargs = _clone(case.args), _clone(case.kwargs)
         try:
-            got = answer(*_clone(case.args), **_clone(case.kwargs))
+            got = _call_with_limit(functools.partial(answer, *args, **kwargs), limit)
         except NotImplementedError:
             raise CheckFailed(
                 f"{name} is not written yet: replace `raise NotImplementedError()` with your code, "
@@ -163,6 +246,16 @@ def run_cases(
                 f"{where}\n  your code raised {type(error).__name__}: {error}\n"
                 + (f"  Hint: {case.hint or hint}" if (case.hint or hint) else "")
             ) from error
+        except _TimeUp as late:
+            stopped = late.args[0]
+            raise CheckFailed(
+                f"{where}\n  your code ran for more than {limit:.3g} s on this case"
+                + (" and was stopped" if stopped else "")
+                + f"; the reference takes {_duration(took)}.\n  Look for a loop that never ends: a `while` "
+                "whose condition never turns False, or a step that never moves on."
+                + ("" if stopped else "\n  It could not be stopped and may still be running: if the kernel "
+                   "stays busy, restart it (Kernel > Restart) and run your cells again.")
+            ) from None
         why = compare(expected, got) if compare else difference(expected, got, rtol, atol)
         if why:
             lines = [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..model import GPT, GPTConfig
 from ..train import TrainConfig, lr_at
-from .core import Case, CheckFailed, run_cases, seeded_randint
+from .core import Case, difference, run_cases, seeded_randint
 
 
 def _batch_reference(data, starts, context_length):
@@ -53,52 +55,121 @@ def check_lr_at(learning_rate) -> None:
                    "lr(step) = min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr).")
 
 
-def check_training_step(training_step) -> None:
-    """Exercise 6.3: one step (forward, loss, backward, clip, optimizer step) moves the weights
-    exactly as the reference step does."""
-    cfg = GPTConfig(vocab_size=11, context_length=8, n_layer=1, n_head=2, n_embd=16)
-    x = seeded_randint(0, 11, (3, 8), seed=0)
-    y = seeded_randint(0, 11, (3, 8), seed=1)
+# --- Exercise 6.3 ----------------------------------------------------------------------------------
 
-    def fresh():
+_TINY = GPTConfig(vocab_size=11, context_length=8, n_layer=1, n_head=2, n_embd=16)
+
+
+def _reference_step(model, optimizer, x, y, clip):
+    _, loss, _ = model(x, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.item()
+
+
+class _Moves(dict):
+    """How far each weight moved, name -> tensor; a message shows it as one number."""
+
+    def total(self) -> float:
+        return math.sqrt(sum(t.double().square().sum().item() for t in self.values()))
+
+    def __repr__(self) -> str:
+        return f"the weights move {self.total():.4g} in all (the norm of every change together)"
+
+
+def _kind(value) -> str:
+    if isinstance(value, float):
+        return "a Python float"
+    if value is None:
+        return "None (nothing was returned)"
+    kind = type(value)
+    return f"a {kind.__name__}" if kind.__module__ == "builtins" else f"a {kind.__module__}.{kind.__name__}"
+
+
+def _run_steps(step, look_at: str, optimizer_name: str, clip: float, steps: int):
+    """`steps` steps of a fresh tiny GPT, one batch each; returns what the case looks at: the kind of
+    value the first step returned, that value, or how far every weight moved."""
+    with torch.random.fork_rng(devices=[]):  # the same start every time, and the learner's seed left alone
         torch.manual_seed(0)
-        model = GPT(cfg)
-        return model, torch.optim.AdamW(model.parameters(), lr=1e-2)
+        model = GPT(_TINY)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    if optimizer_name == "sgd":  # SGD moves by the gradient itself, so a missing clip or a stale gradient shows
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    returned = []
+    for i in range(steps):
+        x, y = seeded_randint(0, 11, (3, 8), seed=2 * i), seeded_randint(0, 11, (3, 8), seed=2 * i + 1)
+        returned.append(step(model, optimizer, x, y, clip))
+    if look_at == "kind":
+        return _kind(returned[0])
+    if look_at == "loss":
+        return returned[0]
+    return _Moves({name: p.detach() - before[name] for name, p in model.named_parameters()})
 
-    def reference_step(model, optimizer, x, y, clip):
-        _, loss, _ = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        return loss.item()
 
-    for clip in (1.0, 0.01):
-        ref_model, ref_opt = fresh()
-        ref_loss = reference_step(ref_model, ref_opt, x, y, clip)
-        reference_step(ref_model, ref_opt, x, y, clip)  # twice: a stale gradient would show
-        model, opt = fresh()
-        try:
-            loss = training_step(model, opt, x, y, clip)
-            training_step(model, opt, x, y, clip)
-        except NotImplementedError:
-            raise CheckFailed("training_step is not written yet: replace `raise NotImplementedError()` with your "
-                              "code, run that cell, then run this check again.") from None
-        if not isinstance(loss, float):
-            raise CheckFailed(f"training_step should return the loss as a Python float (loss.item()), "
-                              f"got {type(loss).__name__}")
-        if abs(loss - ref_loss) > 1e-5:
-            raise CheckFailed(f"with clip={clip}: the first step's loss is {loss:.5f}, expected {ref_loss:.5f}. "
-                              "Hint: compute the loss with model(x, y) before changing anything.")
-        for (name, p), q in zip(model.named_parameters(), ref_model.parameters(), strict=True):
-            if not torch.allclose(p, q, atol=1e-6):
-                hint = ("Hint: clear old gradients (optimizer.zero_grad()) before loss.backward(), or they add up."
-                        if clip == 1.0 else
-                        "Hint: clip with torch.nn.utils.clip_grad_norm_(model.parameters(), clip) after "
-                        "backward() and before optimizer.step().")
-                raise CheckFailed(f"with clip={clip}: after two steps, parameter {name} differs from the "
-                                  f"reference step's.\n  {hint}")
-    print("✓ training_step: the weights move exactly as the reference step moves them (2 clip settings).")
+def _step_difference(expected, got) -> str | None:
+    if isinstance(expected, str):
+        return None if got == expected else "the loss should come back as a Python float"
+    if not isinstance(expected, _Moves):
+        return difference(expected, got, rtol=1e-5, atol=1e-6)
+    if any(torch.isnan(t).any() for t in got.values()):
+        return "some weights became NaN"
+    if got.total() == 0:
+        return "no weight moved at all"
+    ratio = got.total() / expected.total()
+    if not math.isclose(ratio, 1, rel_tol=1e-3):
+        return f"the weights moved {ratio:.3g} times as far as expected"
+    scale = max(t.abs().max().item() for t in expected.values())
+    for name, move in expected.items():
+        if not torch.allclose(got[name], move, rtol=1e-4, atol=1e-4 * scale):
+            return f"{name} moved differently"
+    return None
+
+
+def check_training_step(training_step) -> None:
+    """Exercise 6.3: one step (forward, loss, backward, clip, optimizer step) on a tiny GPT moves the
+    weights exactly as the reference step does, and returns the loss as a float."""
+    if not callable(training_step):
+        run_cases("training_step", training_step, _reference_step, [])  # raises the usual "pass the function"
+    no_clip = 1e6  # far above any gradient norm here: clipping changes nothing
+    run_cases(
+        "training_step",
+        lambda *args: _run_steps(training_step, *args),
+        lambda *args: _run_steps(_reference_step, *args),
+        [
+            Case(("moves", "sgd", no_clip, 1), label="one step with SGD (clip too large to matter): how far "
+                 "each weight moves",
+                 hint="Order matters: optimizer.step() uses the gradients that backward() leaves in each "
+                      "weight's .grad, so it comes after backward(), with no clearing of the gradients in "
+                      "between. If no weight moved, the step came too early or found no gradients. Step the "
+                      "optimizer you are given, not a new one."),
+            Case(("kind", "sgd", no_clip, 1), label="one step: what training_step returns",
+                 hint="Return the loss as a plain Python float: a tensor would keep the whole graph of the "
+                      "step (and its memory) alive. A one-element tensor has a method that gives its number. "
+                      "None means the function has no return."),
+            Case(("loss", "sgd", no_clip, 1), label="one step: the loss it returns",
+                 hint="Return the loss of (x, y) at the weights the step started from, the one you "
+                      "backpropagated, not a loss computed again after optimizer.step()."),
+            Case(("moves", "sgd", no_clip, 2), label="two steps in a row with SGD, on two batches",
+                 hint="One step is right but two are not: backward() adds the new gradients to those already "
+                      "in .grad, so the second step also used the first batch's. Clear the old gradients in "
+                      "every step, before backward()."),
+            Case(("moves", "sgd", 0.01, 1), label="one step with SGD and clip=0.01",
+                 hint="With clip=0.01 the gradients must be scaled down before the step: clip their total "
+                      "norm (all weights together, not each value) to the clip argument, after backward() has "
+                      "made them and before optimizer.step() uses them."),
+            Case(("moves", "adamw", 1.0, 2), label="two steps with AdamW and clip=1.0, as in the course's "
+                 "training loop"),
+            Case(("moves", "adamw", 0.01, 2), label="two steps with AdamW and clip=0.01"),
+        ],
+        hint="Each step: one forward pass model(x, y) for the loss, clear the old gradients, backward(), clip "
+             "the total gradient norm to clip, then the step of the optimizer you are given; return the loss "
+             "as a Python float.",
+        compare=_step_difference,
+    )
 
 
 def check_muon_update(muon_update) -> None:
