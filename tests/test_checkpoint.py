@@ -89,7 +89,8 @@ def test_2_running_again_without_resume_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         train_main(["--preset", "tiny", "--out", str(out), "--max-steps", "5"])
     assert stop.value.code == 2
-    assert "holds a checkpoint already. Continue it with --resume, start again with --overwrite" in capsys.readouterr().err
+    refusal = "holds a checkpoint already. Continue it with --resume, start again with --overwrite"
+    assert refusal in capsys.readouterr().err
     assert checkpoint.read_meta(out)["step"] == 30  # untouched
     train_main(["--preset", "tiny", "--out", str(out), "--max-steps", "5", "--overwrite"])
     assert checkpoint.read_meta(out)["step"] == 5

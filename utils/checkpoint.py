@@ -374,8 +374,9 @@ def _optimizer_state(tensors: dict, params: list, path) -> dict:
 
 def _check_groups(groups: list, optimizer: torch.optim.Optimizer, path) -> None:
     own = optimizer.param_groups
-    if len(groups) != len(own) or any(not isinstance(g, dict) or not isinstance(g.get("params"), list)
-                                      or len(g["params"]) != len(o["params"]) for g, o in zip(groups, own, strict=False)):
+    sizes_differ = any(not isinstance(g, dict) or not isinstance(g.get("params"), list)
+                       or len(g["params"]) != len(o["params"]) for g, o in zip(groups, own, strict=False))
+    if len(groups) != len(own) or sizes_differ:
         raise ValueError(f"the optimizer settings saved beside {path} have {len(groups)} parameter groups of other "
                          f"sizes than this optimizer's {[len(o['params']) for o in own]}: the checkpoint belongs "
                          "to another model or optimizer")
