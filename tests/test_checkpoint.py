@@ -48,7 +48,7 @@ def saved(tmp_path) -> Path:
 def rehash(folder: Path) -> None:
     """Rewrite the manifest to match the files, as a doctored checkpoint someone sends would."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["sha256"] = {name: checkpoint.sha256_file(folder / name) for name in checkpoint.FILES
+    manifest["sha256"] = {name: checkpoint.sha256_of(folder / name) for name in checkpoint.FILES
                           if (folder / name).is_file()}
     (folder / "manifest.json").write_text(json.dumps(manifest))
 

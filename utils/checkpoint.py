@@ -43,6 +43,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .course.device import get_device
+from .data import sha256_of
 from .model import GPT, GPTConfig
 
 CHECKPOINT_VERSION = 2
@@ -79,7 +80,7 @@ def save_training_state(folder, model: GPT, optimizer: torch.optim.Optimizer, to
               "rng_numpy": _numpy_state_to_json(np.random.get_state())}
     (staging / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     manifest = {"version": CHECKPOINT_VERSION, "step": meta["step"],
-                "sha256": {name: sha256_file(staging / name) for name in FILES}}
+                "sha256": {name: sha256_of(staging / name) for name in FILES}}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 
     _swap_into_place(staging, folder)
@@ -117,14 +118,6 @@ def check_can_write(folder) -> None:
     except OSError as error:
         raise ValueError(f"cannot save a checkpoint to {folder}: {error.strerror or error}. "
                          "Choose a folder you can write to (--out).") from None
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_text(text: str) -> str:
@@ -230,7 +223,7 @@ def _verify_manifest(folder: Path) -> None:
         path = folder / name
         if not path.is_file():
             raise ValueError(f"{path} is missing (or not a file): the checkpoint is incomplete")
-        if sha256_file(path) != sums[name]:
+        if sha256_of(path) != sums[name]:
             raise ValueError(f"{path} is not the file this checkpoint saved (its SHA-256 differs from "
                              f"{MANIFEST}): it was changed, damaged, or copied from another checkpoint. "
                              "Use a complete checkpoint as it was saved, or train again.")

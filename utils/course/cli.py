@@ -34,24 +34,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _temperature(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 (0 = greedy), got {text}")
-    return value
+def _finite_at_least_zero(what: str):
+    """An argparse type: a finite number >= 0 (NaN and infinity fail), described as `what` in the error."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (math.isfinite(value) and value >= 0):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    return parse
+
+
+_temperature = _finite_at_least_zero("a number >= 0 (0 = greedy)")
+_seconds = _finite_at_least_zero("a number of seconds >= 0")
 
 
 def _probability(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:  # NaN fails too
         raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
     return value
 
 
