@@ -25,8 +25,8 @@ KERNEL_NAME = "llm-course"
 FIRST_NOTEBOOK = "notebooks/00_start_here.ipynb"
 # The exact checks CI runs; the README shows the same lines.
 LINT = ["-m", "ruff", "check", "course.py", "utils", "tests", "benchmarks", "notebooks"]
-# Two workers, one per core; each notebook's cells stay together in one kernel (conftest.py's groups).
-PYTEST = ["-m", "pytest", "--nbval", "-n", "2", "--dist", "loadgroup", "tests", "notebooks"]
+# Two workers, one per core; each notebook's cells stay together in one kernel (conftest.py's units).
+PYTEST = ["-m", "pytest", "--nbval", "-n", "2", "tests", "notebooks"]
 TEST_ENV = {
     "LLM_COURSE_QUICK": "1",  # every long step shrinks (utils.course.mode.quick_mode)
     "HF_HUB_OFFLINE": "1",  # nothing may reach the network (conftest.py also blocks it)

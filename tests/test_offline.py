@@ -51,3 +51,20 @@ def test_a_child_python_process_cannot_reach_out():
     done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, {3: "the child process has no network guard", 4: "another error than the guard's",
                                   5: "the child connected to another machine"}.get(done.returncode, done.stderr)
+
+
+def test_parallel_units_keep_notebooks_whole():
+    """conftest.scope_of: a notebook's cells stay together; 06, 07 and 09 share one unit."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)
+    scope = root.scope_of
+    assert scope("notebooks/03_attention.ipynb::Cell 0") == scope("notebooks/03_attention.ipynb::Cell 9")
+    assert scope("notebooks/06_training_gpt.ipynb::Cell 2") == scope("notebooks/09_reading_attention.ipynb::Cell 5")
+    solution, lesson = "notebooks/solutions/06_training_gpt.ipynb::Cell 2", "notebooks/06_training_gpt.ipynb::Cell 2"
+    assert scope(solution) != scope(lesson)
+    assert scope("tests/test_browser.py::test_a[x]") == scope("tests/test_browser.py::test_b")
+    assert scope("tests/test_gpt.py::test_a") != scope("tests/test_gpt.py::test_b")
