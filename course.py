@@ -73,10 +73,18 @@ def setup() -> None:
         say("environment is up to date (delete .venv/ to rebuild it)")
         return
     say("installing the pinned requirements (a few minutes the first time)")
-    # --no-compile: Python compiles a module when it is first imported anyway; compiling all of torch,
-    # transformers and JupyterLab up front took more than half of the set-up time (measured: 232 s -> 106 s).
+    # pip compiles every installed module to bytecode one file after another (over half of the set-up
+    # time); compileall does the same on every core afterwards. It must be done: where
+    # PYTHONDONTWRITEBYTECODE is set, Python never caches what it compiles, and every import of torch
+    # would compile it again (measured: the test suite ran twice as slowly).
     run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-compile", "-r",
          "requirements.txt"])
+    site_packages = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    # A few packages ship files that are not Python 3 (templates, test data): compileall reports them and
+    # goes on, so its exit status is not an error here.
+    subprocess.run([str(py), "-m", "compileall", "-q", "-j", "0", site_packages], cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     say("installing the course's utils package (editable)")
     run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-e", "."])
     say(f"registering the Jupyter kernel '{KERNEL_NAME}'")
@@ -91,10 +99,22 @@ def quiet_jupyterlab(py: Path) -> None:
     """Turn off JupyterLab's news and update checks (they need the network and pop up in class),
     and nbgrader's panels, which learners do not need (lessons/README.md says how teachers turn
     them back on)."""
-    run([str(py), "-m", "jupyter", "labextension", "disable", "--level=sys_prefix", "@jupyter/nbgrader"])
+    # The files `jupyter labextension disable --level=sys_prefix @jupyter/nbgrader` and `jupyter server
+    # extension disable --sys-prefix nbgrader.server_extensions.<part>` would write, written directly:
+    # the five commands took about half a minute of set-up (each starts Jupyter and imports nbgrader).
+    etc = VENV / "etc" / "jupyter"
+    page_config = etc / "labconfig" / "page_config.json"
+    page_config.parent.mkdir(parents=True, exist_ok=True)
+    config = json.loads(page_config.read_text()) if page_config.exists() else {}
+    for key in ("disabledExtensions", "lockedExtensions"):
+        config.setdefault(key, {})["@jupyter/nbgrader"] = True
+    page_config.write_text(json.dumps(config, indent=2) + "\n")
     for part in ("formgrader", "validate_assignment", "assignment_list", "course_list"):
-        run([str(py), "-m", "jupyter", "server", "extension", "disable", "--sys-prefix",
-             f"nbgrader.server_extensions.{part}"])
+        name = f"nbgrader.server_extensions.{part}"
+        # Read after nbgrader.json (which enables all four): the config files of a folder load in name order.
+        path = etc / "jupyter_server_config.d" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {name: False}}}, indent=2) + "\n")
     settings = VENV / "share" / "jupyter" / "lab" / "settings"
     settings.mkdir(parents=True, exist_ok=True)
     overrides = {

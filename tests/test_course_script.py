@@ -1,6 +1,7 @@
 """The README states the test command; course.py runs it. Keep the two the same."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,3 +63,18 @@ def test_start_trusts_the_course_notebooks_so_stored_views_show(tmp_path, monkey
     course.trust_notebooks(course.venv_python())
     for path in (lesson, solution):
         assert NotebookNotary(data_dir=str(data_dir)).check_signature(nbformat.read(path, as_version=4)), path
+
+
+def test_setup_switches_nbgrader_panels_off_for_learners():
+    """Set-up writes the files that `jupyter ... extension disable` would: Jupyter must read them so."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"],
+                          capture_output=True, text=True, timeout=120)
+    listing = done.stdout + done.stderr
+    for part in ("formgrader", "validate_assignment", "assignment_list", "course_list"):
+        line = next(line for line in listing.splitlines() if f"nbgrader.server_extensions.{part}" in line)
+        assert "disabled" in line, line
+    labconfig = Path(sys.prefix) / "etc" / "jupyter" / "labconfig" / "page_config.json"
+    assert json.loads(labconfig.read_text())["disabledExtensions"]["@jupyter/nbgrader"] is True
