@@ -2,7 +2,9 @@
 
 A check runs the learner's answer and the reference on several cases. If all agree it prints
 one line; otherwise it raises `CheckFailed` naming the case, what was expected, what came back,
-and a hint. It never shows the reference code.
+and a diagnosis: the likely mistake when the answer behaves like a known wrong one (a `Mistake`),
+else the case's hint. It never shows the answer; `hint("5.2")` gives more, in tiers (hints.py).
+The constraints an exercise states are enforced while the answer runs (rules.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from .rules import NoAttribute, NoTorchCall, RuleBroken, enforced, python_loop
 
 
 class CheckFailed(AssertionError):
@@ -51,6 +55,15 @@ class Case:
             return self.label
         parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
         return f"{name}({', '.join(parts)})"
+
+
+@dataclass
+class Mistake:
+    """A wrong answer learners often write, as a function, and the diagnosis to show when the learner's
+    result on the failing case equals this function's result there."""
+
+    answer: Callable
+    says: str
 
 
 def _rounded(values):
@@ -93,9 +106,10 @@ def difference(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> str | N
             return f"expected a torch.Tensor, got {type(got).__name__}"
         if tuple(got.shape) != tuple(expected.shape):
             return f"shape is {tuple(got.shape)}, expected {tuple(expected.shape)}"
-        if expected.dtype == torch.bool or got.dtype == torch.bool:
-            if got.dtype != expected.dtype:
-                return f"dtype is {got.dtype}, expected {expected.dtype}"
+        why = _dtype_difference(expected.dtype, got.dtype)
+        if why:
+            return why
+        if expected.dtype == torch.bool:
             return None if torch.equal(got, expected) else "some entries differ"
         got_f, exp_f = got.detach().double().cpu(), expected.detach().double().cpu()
         if torch.isnan(got_f).any() and not torch.isnan(exp_f).any():
@@ -136,6 +150,14 @@ def difference(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> str | N
                 return f"key {k!r}: {why}"
         return None
     return None if got == expected else "not equal"
+
+
+def _dtype_difference(expected: torch.dtype, got: torch.dtype) -> str | None:
+    """Masks and ids must have exactly the expected dtype (a float mask or int32 ids break the code they
+    feed); a float result may have any float precision (float64 from NumPy is as right as float32)."""
+    if expected.is_floating_point:
+        return None if got.is_floating_point else f"dtype is {got}, expected a float tensor ({expected})"
+    return None if got == expected else f"dtype is {got}, expected {expected}"
 
 
 # An answer may run this many times as long as the reference on a case (or run_cases's time_limit,
@@ -215,18 +237,32 @@ def run_cases(
     rtol: float = 1e-5,
     atol: float = 1e-6,
     time_limit: float = 10.0,
+    exercise: str | None = None,
+    mistakes: Sequence[Mistake] = (),
+    rules: Sequence[NoTorchCall | NoAttribute] = (),
+    no_loops: str | None = None,
 ) -> None:
     """Run `answer` and `reference` on every case; print one success line or raise CheckFailed.
 
     The answer may run on a case for `time_limit` seconds, or SLOWER_THAN_REFERENCE times as long as
     the reference took there if that is longer; then it is stopped (a loop that never ends). The
     floor is in seconds, not only a multiple, so that a right answer never fails on a busy machine.
+
+    `exercise` ("5.2") adds a pointer to hint("5.2") to every failure. `mistakes` are known wrong
+    answers: a failing result equal to one of theirs is diagnosed by its text. `rules` are enforced
+    while the answer runs; `no_loops`, if given, says why the answer may not contain a Python loop.
     """
     if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not 0 < time_limit < math.inf:
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    more = f"\n  More help: hint({exercise!r})" if exercise else ""
     if not callable(answer):
         raise CheckFailed(f"{name}: expected a function, got {type(answer).__name__}. Pass the function itself, "
                           f"without calling it: check_...({name}), not check_...({name}(...)).")
+    if no_loops:
+        loop = python_loop(answer)
+        if loop:
+            raise CheckFailed(f"{name}: this exercise rules out Python loops ({no_loops}), and your code has "
+                              f"{loop}. Let one tensor operation handle every position at once.{more}")
     for number, case in enumerate(cases, start=1):
         where = f"Case {number} of {len(cases)}: {case.describe(name)}"
         started = time.perf_counter()
@@ -235,7 +271,10 @@ def run_cases(
         limit = max(time_limit, SLOWER_THAN_REFERENCE * took)
         args, kwargs = _clone(case.args), _clone(case.kwargs)
         try:
-            got = _call_with_limit(functools.partial(answer, *args, **kwargs), limit)
+            with enforced(rules):
+                got = _call_with_limit(functools.partial(answer, *args, **kwargs), limit)
+        except RuleBroken as broken:
+            raise CheckFailed(f"{where}\n  {broken}{more}") from None
         except NotImplementedError:
             raise CheckFailed(
                 f"{name} is not written yet: replace `raise NotImplementedError()` with your code, "
@@ -243,8 +282,8 @@ def run_cases(
             ) from None
         except Exception as error:  # the learner's code failed: say where, keep the cause attached
             raise CheckFailed(
-                f"{where}\n  your code raised {type(error).__name__}: {error}\n"
-                + (f"  Hint: {case.hint or hint}" if (case.hint or hint) else "")
+                f"{where}\n  your code raised {type(error).__name__}: {error}"
+                + (f"\n  Hint: {case.hint or hint}" if (case.hint or hint) else "") + more
             ) from error
         except _TimeUp as late:
             stopped = late.args[0]
@@ -256,7 +295,8 @@ def run_cases(
                 + ("" if stopped else "\n  It could not be stopped and may still be running: if the kernel "
                    "stays busy, restart it (Kernel > Restart) and run your cells again.")
             ) from None
-        why = compare(expected, got) if compare else difference(expected, got, rtol, atol)
+        same = compare or functools.partial(difference, rtol=rtol, atol=atol)
+        why = same(expected, got)
         if why:
             lines = [
                 where,
@@ -264,7 +304,23 @@ def run_cases(
                 f"  got:      {_short(got, 200)}",
                 f"  ({why})",
             ]
-            if case.hint or hint:
+            known = _matching_mistake(mistakes, case, expected, got, same)
+            if known:
+                lines.append(f"  Likely mistake: {known}")
+            elif case.hint or hint:
                 lines.append(f"  Hint: {case.hint or hint}")
-            raise CheckFailed("\n".join(lines))
+            raise CheckFailed("\n".join(lines) + more)
     print(f"✓ {name}: all {len(cases)} cases pass.")
+
+
+def _matching_mistake(mistakes: Sequence[Mistake], case: Case, expected, got, same: Callable) -> str | None:
+    """The diagnosis of the first known mistake whose result on this case equals the answer's (and
+    differs from the right result: on some cases a mistake happens to give the right answer)."""
+    for mistake in mistakes:
+        try:
+            wrong = mistake.answer(*_clone(case.args), **_clone(case.kwargs))
+        except Exception:  # a mistake that cannot run on this case cannot be the one made
+            continue
+        if same(wrong, got) is None and same(expected, wrong) is not None:
+            return mistake.says
+    return None
