@@ -146,6 +146,25 @@ def test_bucketing_keeps_every_example_once_and_pads_less(tokenizer):
     assert sorted(i for batch in order for i in batch) == list(range(200))
 
 
+def test_bucketing_within_labels_keeps_each_batchs_mix_and_still_pads_little():
+    # Length goes with the label, as in SMS spam: label 1 is long, label 0 short; one in five is 1.
+    labels = [int(i % 5 == 0) for i in range(400)]
+    lengths = [(40 if y else 10) + i % 7 for i, y in enumerate(labels)]
+    plain = bert.batch_order(lengths, 20, shuffle=True, bucket=True, seed=3)
+    mixed = bert.batch_order(lengths, 20, shuffle=True, bucket=True, seed=3, labels=labels)
+    assert sorted(i for b in mixed for i in b) == list(range(400))
+    share = [sum(labels[i] for i in b) / len(b) for b in mixed]
+    assert min(share) >= 0.15 and max(share) <= 0.25  # 4 of 20 in every batch, give or take rounding
+    assert any(sum(labels[i] for i in b) == 0 for b in plain)  # plain bucketing makes one-label batches
+    spread = [max(lengths[i] for i in b if labels[i] == y) - min(lengths[i] for i in b if labels[i] == y)
+              for b in mixed for y in (0, 1)]
+    assert max(spread) <= 2  # within each label, a batch holds neighbours in length
+    with pytest.raises(ValueError, match="pass bucket=True"):
+        bert.batch_order(lengths, 20, labels=labels)
+    with pytest.raises(ValueError, match="one label per example"):
+        bert.batch_order(lengths, 20, bucket=True, labels=labels[:-1])
+
+
 def test_max_length_truncates(tokenizer):
     batch = bert.make_batches([("word " * 500, 1)], tokenizer, max_length=128)[0]
     assert batch["input_ids"].shape == (1, 128)
@@ -208,6 +227,17 @@ def test_cls_vectors(classifier, tokenizer):
     torch.testing.assert_close(vectors[2], expected, atol=1e-5, rtol=1e-4)
 
 
+def test_mean_vectors_average_the_real_tokens_only(classifier, tokenizer):
+    texts = ["hi", "a much longer text, so that the first one is padded in the batch"]
+    vectors = bert.mean_vectors(classifier, tokenizer, texts)
+    assert vectors.shape == (2, 384)
+    for row, text in zip(vectors, texts, strict=True):  # each text alone: no padding at all
+        with torch.no_grad():
+            alone = classifier.bert(**tokenizer([text], return_tensors="pt")).last_hidden_state[0].mean(0)
+        torch.testing.assert_close(row, alone, atol=1e-5, rtol=1e-4)
+    assert bert.mean_vectors(classifier, tokenizer, []).shape == (0, 384)
+
+
 # --- bad input: a clear error at the call the learner made -----------------------------------------
 
 
@@ -236,7 +266,8 @@ def test_max_length_beyond_the_model_is_refused(classifier, tokenizer, max_lengt
              lambda: bert.make_batches(pairs, tokenizer, max_length=max_length),
              lambda: bert.predict(classifier, tokenizer, ["hi"], max_length=max_length),
              lambda: bert.evaluate(classifier, tokenizer, pairs, max_length=max_length),
-             lambda: bert.cls_vectors(classifier, tokenizer, ["hi"], max_length=max_length)]
+             lambda: bert.cls_vectors(classifier, tokenizer, ["hi"], max_length=max_length),
+             lambda: bert.mean_vectors(classifier, tokenizer, ["hi"], max_length=max_length)]
     for call in calls:
         with pytest.raises(ValueError, match=rf"max_length={max_length} is too long: .*at most 512 tokens.*"
                                              r"Pass max_length=512 or less"):

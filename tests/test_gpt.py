@@ -10,7 +10,7 @@ import torch
 from utils.checkpoint import load_model, load_weights, tokenizer_from_file
 from utils.generation import generate, next_token, top_k_filter, top_p_filter
 from utils.model import GPT, GPTConfig
-from utils.train import PRESETS, TrainConfig, Trainer, get_batch, lr_at, make_tokenizer
+from utils.train import PRESETS, TrainConfig, Trainer, TrainHistory, get_batch, lr_at, make_tokenizer
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 40
 
@@ -158,8 +158,20 @@ def test_resume_is_exact(small_trainer, tmp_path, optimizer):
 
     assert resumed.history.train_loss == straight.history.train_loss
     assert resumed.history.eval_val == straight.history.eval_val
+    assert resumed.history.grad_norm == straight.history.grad_norm and len(straight.history.grad_norm) == 30
     for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_the_history_records_each_steps_gradient_norm_before_clipping(small_trainer):
+    trainer = small_trainer(max_steps=2, grad_clip=1e-3)  # clipped norms would all be <= 1e-3
+    trainer.fit(progress=False)
+    assert len(trainer.history.grad_norm) == 2 and min(trainer.history.grad_norm) > 1e-2
+    assert trainer.history.clipped_share(1e-3) == 1.0
+    history = TrainHistory(grad_norm=[0.5, 2.0, 3.0, 0.9])
+    assert history.clipped_share(1.0) == 0.5 and history.clipped_share(1.0, first=1, last=3) == 1.0
+    with pytest.raises(ValueError, match="no gradient norms"):
+        history.clipped_share(1.0, first=10)
 
 
 def test_resume_is_exact_with_dropout(small_trainer, tmp_path):

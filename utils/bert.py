@@ -256,13 +256,16 @@ def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor
 
 
 def batch_order(lengths: list[int], batch_size: int, shuffle: bool = False, bucket: bool = False,
-                seed: int = 0) -> list[list[int]]:
+                seed: int = 0, labels: list[int] | None = None) -> list[list[int]]:
     """Indices of the examples, grouped into batches.
 
     shuffle: a seeded random order. bucket: sort by length inside pools of 50 batches, cut the pools
     into batches, then shuffle the batches (if shuffle), so each batch holds sequences of similar length
-    and needs little padding, while the order of the batches stays random.
+    and needs little padding, while the order of the batches stays random. labels (with bucket): sort
+    each label's examples by length on their own and give every batch its share of each, so that
+    batches keep the pool's mix of labels even where length goes with the label (spam is longer).
     """
+    _check_stratify(lengths, bucket, labels)
     order = list(range(len(lengths)))
     rng = random.Random(seed)
     if shuffle:
@@ -272,19 +275,49 @@ def batch_order(lengths: list[int], batch_size: int, shuffle: bool = False, buck
     pool = 50 * batch_size
     batches = []
     for start in range(0, len(order), pool):
-        chunk = sorted(order[start: start + pool], key=lambda i: lengths[i])
-        batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = order[start: start + pool]
+        if labels is None:
+            chunk = sorted(chunk, key=lambda i: lengths[i])
+            batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+        else:
+            batches.extend(_mixed_buckets(chunk, lengths, labels, batch_size))
     if shuffle:
         rng.shuffle(batches)
     return batches
 
 
+def _mixed_buckets(chunk: list[int], lengths: list[int], labels: list[int], batch_size: int) -> list[list[int]]:
+    """Batch b takes the b-th slice of every label's length-sorted examples: similar lengths within
+    each label, and each label's share of the chunk in every batch."""
+    n_batches = math.ceil(len(chunk) / batch_size)
+    by_label = {}
+    for i in chunk:
+        by_label.setdefault(labels[i], []).append(i)
+    sorted_groups = [sorted(group, key=lambda i: lengths[i]) for _, group in sorted(by_label.items())]
+    return [[i for group in sorted_groups
+             for i in group[round(b * len(group) / n_batches): round((b + 1) * len(group) / n_batches)]]
+            for b in range(n_batches)]
+
+
+def _check_stratify(lengths, bucket: bool, labels) -> None:
+    if labels is None:
+        return
+    if not bucket:
+        raise ValueError("labels only change how batches are bucketed: pass bucket=True with them, or leave "
+                         "them out (without bucketing the order is random, which mixes the labels anyway)")
+    if len(labels) != len(lengths):
+        raise ValueError(f"labels has {len(labels)} entries for {len(lengths)} examples: give one label per example")
+
+
 def make_batches(pairs, tokenizer, batch_size: int = BATCH_SIZE, max_length: int = MAX_LENGTH,
-                 shuffle: bool = False, bucket: bool = False, seed: int = 0) -> list[dict[str, torch.Tensor]]:
+                 shuffle: bool = False, bucket: bool = False, seed: int = 0,
+                 mix_labels: bool = False) -> list[dict[str, torch.Tensor]]:
     """(text, label) pairs -> a list of batches, each a dict of input_ids, attention_mask, labels.
 
     Every batch is padded to its own longest sequence. Pass the batch straight to the model:
     `model(**batch)` returns the loss because the labels are in it. Labels are class numbers 0, 1, ...
+    bucket=True groups similar lengths (see batch_order); mix_labels=True does it within each label,
+    so that every batch keeps the data's mix of labels.
     """
     pairs = _checked_pairs(pairs, "pairs")
     _check_batch_size(batch_size)
@@ -293,7 +326,8 @@ def make_batches(pairs, tokenizer, batch_size: int = BATCH_SIZE, max_length: int
     labels = [int(label) for _, label in pairs]
     ids = encode_texts(tokenizer, texts, max_length)
     batches = []
-    for index in batch_order([len(s) for s in ids], batch_size, shuffle, bucket, seed):
+    for index in batch_order([len(s) for s in ids], batch_size, shuffle, bucket, seed,
+                             labels=labels if mix_labels else None):
         batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
         batch["labels"] = torch.tensor([labels[i] for i in index], dtype=torch.long)
         batches.append(batch)
@@ -340,7 +374,7 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
                      batch_size: int = BATCH_SIZE, max_length: int = MAX_LENGTH, weight_decay: float = 0.01,
                      warmup: float = 0.0, max_steps: int | None = None, max_seconds: float | None = None,
                      val_pairs=None,
-                     bucket: bool = False, seed: int = 0, device=None, progress: bool = True,
+                     bucket: bool = False, mix_labels: bool = False, seed: int = 0, device=None, progress: bool = True,
                      desc: str = "fine-tuning") -> FinetuneHistory:
     """Fine-tune `model` on (text, label) pairs: AdamW, linear decay of the learning rate, dynamic padding.
 
@@ -348,7 +382,8 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     the learning rate first rises from 0 (0.1 = the first 10% of the steps). max_steps caps the steps.
     max_seconds gives the run a wall-clock budget instead: the learning rate then decays linearly with
     the time used, reaching 0 when the budget is spent, so a faster or slower machine still gets a
-    complete schedule. bucket=True batches sequences of similar length (faster; see make_batches).
+    complete schedule. bucket=True batches sequences of similar length (faster; see make_batches), and
+    mix_labels=True with it keeps every batch's mix of labels (for data where length goes with the label).
     Gradients are clipped to norm 1. Shows a tqdm bar; returns a FinetuneHistory.
     The model is left in eval mode. epochs, lr and batch_size must be positive; the labels of train_pairs
     and val_pairs must be classes of the model, 0 .. model.config.num_labels - 1.
@@ -383,7 +418,7 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     model.train()
     while not finished():
         for batch in make_batches(train_pairs, tokenizer, batch_size, max_length, shuffle=True, bucket=bucket,
-                                  seed=seed + epoch):
+                                  seed=seed + epoch, mix_labels=mix_labels):
             if finished():
                 break
             if max_seconds is not None:  # decay with the share of the time budget already used
@@ -439,8 +474,8 @@ def _per_text(module, tokenizer, texts, batch_size: int, max_length: int, width:
     ids = encode_texts(tokenizer, texts, max_length)
     out = torch.empty(len(texts), width)
     for index in batch_order([len(s) for s in ids], batch_size, bucket=True):
-        batch = pad_batch([ids[i] for i in index], tokenizer.pad_token_id)
-        out[index] = pick(module(**_to(batch, device))).float().cpu()
+        batch = _to(pad_batch([ids[i] for i in index], tokenizer.pad_token_id), device)
+        out[index] = pick(module(**batch), batch).float().cpu()
     module.train(was_training)
     return out
 
@@ -448,7 +483,7 @@ def _per_text(module, tokenizer, texts, batch_size: int, max_length: int, width:
 def _logits(model, tokenizer, texts, batch_size: int, max_length: int) -> torch.Tensor:
     """Logits for texts in their own order."""
     return _per_text(model, tokenizer, texts, batch_size, max_length, model.config.num_labels,
-                     lambda output: output.logits)
+                     lambda output, batch: output.logits)
 
 
 def evaluate(model, tokenizer, pairs, batch_size: int = 64, max_length: int = MAX_LENGTH) -> Evaluation:
@@ -520,7 +555,24 @@ def cls_vectors(model, tokenizer, texts: list[str], batch_size: int = 64,
     _check_reading(model, batch_size, max_length)
     encoder = _encoder(model)
     return _per_text(encoder, tokenizer, texts, batch_size, max_length, encoder.config.hidden_size,
-                     lambda output: output.last_hidden_state[:, 0])
+                     lambda output, batch: output.last_hidden_state[:, 0])
+
+
+@torch.no_grad()
+def mean_vectors(model, tokenizer, texts: list[str], batch_size: int = 64,
+                 max_length: int = MAX_LENGTH) -> torch.Tensor:
+    """The mean of the last layer's vectors over each text's real tokens ([CLS] and [SEP] included,
+    padding not): (n, hidden_size). Sentence-embedding models such as the course's MiniLM were
+    trained to put a sentence's meaning in this mean, not in the [CLS] vector."""
+    texts = _checked_texts(texts)
+    _check_reading(model, batch_size, max_length)
+    encoder = _encoder(model)
+
+    def mean(output, batch):
+        keep = batch["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
+        return (output.last_hidden_state * keep).sum(1) / keep.sum(1)
+
+    return _per_text(encoder, tokenizer, texts, batch_size, max_length, encoder.config.hidden_size, mean)
 
 
 @torch.no_grad()

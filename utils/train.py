@@ -199,6 +199,14 @@ class TrainHistory:
     eval_train: list = field(default_factory=list)
     eval_val: list = field(default_factory=list)
     seconds: float = 0.0  # training time so far, summed over resumed runs
+    grad_norm: list = field(default_factory=list)  # every step's gradient norm, before clipping
+
+    def clipped_share(self, threshold: float, first: int = 0, last: int | None = None) -> float:
+        """The share of steps first..last-1 (0-based) whose gradient norm exceeded `threshold`."""
+        norms = self.grad_norm[first:last]
+        if not norms:
+            raise ValueError("no gradient norms recorded in that range of steps")
+        return sum(n > threshold for n in norms) / len(norms)
 
 
 def _autocast(device: torch.device):
@@ -321,12 +329,13 @@ class Trainer:
                 _, loss, _ = self.model(x.to(self.device), y.to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            # max_norm inf measures the norm without clipping (grad_clip 0 switches clipping off).
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
             self.optimizer.step()
             self.step += 1
             self.history.steps.append(self.step)
             self.history.train_loss.append(loss.item())
+            self.history.grad_norm.append(norm.item())
             bar.update(1)
             if request["stop"]:
                 self.interrupted = True

@@ -10,6 +10,11 @@ package fetches from the internet (bertviz), so a stored copy would show an empt
 would put another project's JavaScript into this repository. Last, if a solutions notebook was run,
 the student copies are regenerated (utils.course.make_exercises).
 
+Each run is recorded in the notebook's metadata (`llm_course.run`): the mode, the computing time
+(the cells' execution times added up, which the notebook's header and lessons/README.md quote as
+"M of them computing"), the wall time, the cores and torch threads, and the machine's load when it
+started, since a busy machine makes every number slower.
+
 On a busy machine set OMP_NUM_THREADS=1: two torch threads competing with other programs for two
 cores can be many times slower than one.
 """
@@ -17,6 +22,7 @@ cores can be many times slower than one.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 import time
@@ -38,7 +44,7 @@ def clear_online_only(nb) -> int:
 
 
 def run_notebook(path: Path, timeout: int = 3600) -> float:
-    """Execute one notebook in place (full mode); returns the seconds it took."""
+    """Execute one notebook in place (full mode), record the run; returns the seconds it took."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -46,13 +52,46 @@ def run_notebook(path: Path, timeout: int = 3600) -> float:
     os.environ.pop("LLM_COURSE_QUICK", None)  # full mode: the stored outputs are those of a real run
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     started = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=False,
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=True,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    wall = time.perf_counter() - started
+    nb.metadata["llm_course"] = {"run": run_record(nb, wall, load)}
     clear_online_only(nb)
     nbformat.write(nb, path)
-    return time.perf_counter() - started
+    return wall
+
+
+def computing_seconds(nb) -> float:
+    """The cells' execution times added up, from the timestamps nbclient records, which are removed:
+    they change on every run and say nothing to a reader."""
+    total = 0.0
+    for cell in nb.cells:
+        timing = cell.metadata.pop("execution", None)
+        if cell.cell_type == "code" and timing:
+            began = timing.get("iopub.execute_input") or timing.get("shell.execute_reply.started")
+            ended = timing.get("shell.execute_reply")
+            if began and ended:
+                total += (_timestamp(ended) - _timestamp(began)).total_seconds()
+    return total
+
+
+def _timestamp(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def run_record(nb, wall: float, load: float | None) -> dict:
+    return {
+        "mode": "full",
+        "computing_seconds": round(computing_seconds(nb), 1),
+        "wall_seconds": round(wall, 1),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "load_at_start": None if load is None else round(load, 2),
+        "date": datetime.date.today().isoformat(),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,106 @@
+"""Time has one meaning: each notebook's header, the syllabus (lessons/README.md), the course map in
+notebook 00 and each guide's class time agree, and the computing time they state is the one the
+full-mode runner recorded (utils/course/run_notebooks.py) when it made the stored outputs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils.checks.hints import all_exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+HEADER = re.compile(r"\*\*Time:\*\* about (\d+) min to read and run, (under 1|\d+) of them computing on 2 CPU cores\.")
+ROW = re.compile(r"^\| (\d\d) \| `(\d\d_\w+)` \| [^|]+ \| (\d+) min \| (under 1|\d+) min \| (\d+) min \|", re.M)
+CLASS_TIME = re.compile(r"\*\*Class time:?\*\*:?\s*\|?\s*about (\d+) min")
+LESSON_08_LIMIT_S = 600  # issue 14: lesson 08's computing time at most 10 minutes on 2 cores
+
+
+def computing_minutes(seconds: float) -> str:
+    """How a header states a computing time: whole minutes, rounded; 'under 1' below half a minute."""
+    minutes = round(seconds / 60)
+    return "under 1" if minutes == 0 else str(minutes)
+
+
+def record(path: Path) -> dict:
+    run = nbformat.read(path, as_version=4).metadata.get("llm_course", {}).get("run")
+    assert run, f"{path.name} has no run record: run it with `python -m utils.course.run_notebooks {path}`"
+    return run
+
+
+def header(path: Path) -> tuple[int, str]:
+    found = HEADER.search(nbformat.read(path, as_version=4).cells[0].source)
+    assert found, (f"{path.name}: the first cell needs '**Time:** about N min to read and run, M of them "
+                   "computing on 2 CPU cores.'")
+    return int(found.group(1)), found.group(2)
+
+
+def syllabus() -> dict[str, tuple[int, str, int]]:
+    text = (ROOT / "lessons" / "README.md").read_text(encoding="utf-8")
+    return {number: (int(read), computing, int(klass)) for number, _, read, computing, klass in ROW.findall(text)}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_header_states_the_recorded_computing_time(path):
+    run = record(path)
+    assert run["mode"] == "full", f"{path.name}: the stored outputs come from a {run['mode']} run"
+    assert run["cpu_cores"] == 2, f"{path.name}: the computing time was measured on {run['cpu_cores']} cores, not 2"
+    _, stated = header(path)
+    assert stated == computing_minutes(run["computing_seconds"]), (
+        f"{path.name}: the header says {stated} min computing, the run record {run['computing_seconds']} s")
+
+
+def test_the_syllabus_agrees_with_every_header_and_leaves_time_for_the_exercises():
+    rows = syllabus()
+    assert sorted(rows) == [p.name[:2] for p in NOTEBOOKS], f"syllabus rows {sorted(rows)}"
+    minutes_of = {}
+    for number, record_ in all_exercises().items():
+        lesson = f"{int(number.partition('.')[0]):02d}"
+        minutes_of[lesson] = minutes_of.get(lesson, 0) + record_.minutes
+    for path in NOTEBOOKS:
+        number = path.name[:2]
+        read, computing, klass = rows[number]
+        assert (read, computing) == header(path), f"lesson {number}: syllabus {(read, computing)}, {header(path)}"
+        exercises = minutes_of.get(number, 0)
+        assert klass >= read + exercises, (
+            f"lesson {number}: class time {klass} min < {read} to read and run + {exercises} of exercises")
+
+
+def test_every_guide_states_the_syllabus_class_time():
+    rows = syllabus()
+    for number, (_, _, klass) in rows.items():
+        guide = next((ROOT / "lessons").glob(f"{number}_*.md")).read_text(encoding="utf-8")
+        found = CLASS_TIME.findall(guide)
+        assert found, f"lessons/{number}_*.md states no '**Class time**: about N minutes'"
+        assert {int(m) for m in found} == {klass}, f"lessons/{number}_*.md: class time {found}, syllabus {klass}"
+
+
+def test_the_course_map_in_notebook_00_agrees_with_the_syllabus():
+    rows = syllabus()
+    cells = nbformat.read(NOTEBOOKS[0], as_version=4).cells
+    course_map = next(c.source for c in cells if "## 7. How the course works" in c.source)
+    for number, (read, _, _) in rows.items():
+        line = next(line for line in course_map.splitlines() if line.startswith(f"| {number} |"))
+        assert line.rstrip().endswith(f"| {read} min |"), f"notebook 00's course map, lesson {number}: {line}"
+
+
+def test_the_syllabus_totals_are_the_sums():
+    rows = syllabus()
+    text = (ROOT / "lessons" / "README.md").read_text(encoding="utf-8")
+    total = re.search(r"\*\*total\*\* \| \*\*about (\d+) h (\d+) min\*\* \| \*\*about (\d+) min\*\* \| "
+                      r"\*\*about (\d+) h (\d+) min\*\*", text)
+    assert total, "the syllabus needs a total row"
+    read = sum(r for r, _, _ in rows.values())
+    computing = sum(0 if c == "under 1" else int(c) for _, c, _ in rows.values())
+    klass = sum(k for _, _, k in rows.values())
+    h1, m1, comp, h2, m2 = (int(g) for g in total.groups())
+    assert (60 * h1 + m1, comp, 60 * h2 + m2) == (read, computing, klass)
+
+
+def test_lesson_08_computes_for_at_most_ten_minutes_on_2_cores():
+    run = record(ROOT / "notebooks" / "08_bert_finetuning.ipynb")
+    assert run["computing_seconds"] <= LESSON_08_LIMIT_S, f"lesson 08 computed for {run['computing_seconds']} s"
