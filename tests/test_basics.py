@@ -1,12 +1,15 @@
 """Device choice, seeding, quick mode and the one-line set-up."""
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
 import utils
 from utils.course import device as device_module
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
 
 
 def test_auto_device_is_the_best_available():
@@ -57,3 +60,17 @@ def test_setup_prints_one_line(capsys, monkeypatch):
     assert chosen == torch.device("cpu")
     assert len(lines) == 1
     assert "torch " in lines[0] and "device cpu" in lines[0] and "quick mode" in lines[0]
+
+
+def test_the_course_map_draws_every_lesson_and_only_real_links():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from utils.views import diagrams
+
+    lessons = sorted(p.name[:2] for p in (ROOT_DIR / "notebooks").glob("0[1-9]_*.ipynb"))
+    assert [number for number, *_ in diagrams.COURSE_MAP] == lessons
+    assert all(a < b and {a, b} <= set(lessons) for a, b in diagrams.COURSE_LINKS)  # an arrow points forward
+    fig = diagrams.draw_course_map()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert all(any(t.startswith(f"{n} · ") for t in texts) for n in lessons)

@@ -1,6 +1,7 @@
 """Boxes and arrows: the block diagrams of lesson 05, drawn with matplotlib.
 
     draw_block_and_gpt()   one pre-LayerNorm block on the left, the whole GPT on the right
+    draw_course_map()      lesson 00's map: what each lesson turns into what, and which lessons build on which
 
 The primitives (box, arrow, line, plus) take an Axes and data coordinates, so a learner can draw
 another architecture with them (a post-LN block, an encoder-decoder).
@@ -104,5 +105,47 @@ def draw_block_and_gpt():
     for ax in (left, right):
         ax.set_ylim(-0.2, 11.8)
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# Lesson 00's course map: (number, title, what it turns into what, x, y, colour).
+COURSE_MAP = [
+    ("01", "Tokenization", "text → token ids", 1.0, 4.0, EMBEDDING),
+    ("02", "Embeddings", "ids → vectors + positions", 3.6, 4.0, EMBEDDING),
+    ("03", "Attention", "tokens look at each other", 6.2, 4.0, ATTN),
+    ("04", "Multi-head attention", "several looks at once", 8.8, 4.0, ATTN),
+    ("05", "The GPT", "blocks → a language model", 8.8, 2.3, BLOCK),
+    ("06", "Training", "predict the next token", 6.2, 2.3, MLP),
+    ("07", "Generation", "scores → new text", 3.6, 2.3, MLP),
+    ("08", "Fine-tuning BERT", "an encoder classifies text", 8.8, 0.6, NORM),
+    ("09", "Reading attention", "what the heads do, measured", 3.6, 0.6, NORM),
+]
+# Which lesson's result the next one uses (the arrows of the map).
+COURSE_LINKS = [("01", "02"), ("02", "03"), ("03", "04"), ("04", "05"), ("05", "06"), ("06", "07"),
+                ("05", "08"), ("07", "09"), ("08", "09")]
+
+
+def draw_course_map():
+    """Lesson 00's picture of the course: one box per lesson, an arrow where a lesson builds on another.
+    Returns the figure."""
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    where = {number: (x, y) for number, _, _, x, y, _ in COURSE_MAP}
+    for number, title, does, x, y, color in COURSE_MAP:
+        box(ax, x, y, f"{number} · {title}\n{does}", color, w=2.3, h=1.0)
+    for start, end in COURSE_LINKS:
+        (x0, y0), (x1, y1) = where[start], where[end]
+        if y0 == y1:  # side by side: from one box's edge to the other's
+            step = 1.2 if x1 > x0 else -1.2
+            arrow(ax, (x0 + step, y0), (x1 - step, y1))
+        elif x0 == x1:  # one above the other
+            arrow(ax, (x0, y0 - 0.55), (x1, y1 + 0.55))
+        else:  # diagonal: from the lower edge towards the target's upper edge
+            arrow(ax, (x0 - 0.6 if x1 < x0 else x0 + 0.6, y0 - 0.55), (x1 + 0.6 if x1 < x0 else x1 - 0.6, y1 + 0.55))
+    ax.text(1.0, 5.1, "00 · Start here: the set-up check and a warm-up", ha="center", fontsize=9, color="gray")
+    ax.set_xlim(-0.4, 10.2)
+    ax.set_ylim(-0.1, 5.4)
+    ax.axis("off")
+    ax.set_title("The course: each lesson builds on the one its arrow comes from")
     fig.tight_layout()
     return fig
