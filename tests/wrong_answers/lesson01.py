@@ -1,7 +1,7 @@
 """Wrong answers for lesson 01's checks, written as a learner might write them."""
 
 from utils import bpe
-from utils.bpe import BPETokenizer, train_textbook
+from utils.bpe import BPETokenizer, get_pair_counts, merge, train_textbook
 
 from . import WrongAnswer
 
@@ -189,11 +189,13 @@ WRONG = [
     WrongAnswer("1.1", "sets 1", sets_one, "every pair got the count 1"),
     WrongAnswer("1.1", "a list of items", a_list_of_items, "expected a dict"),
     WrongAnswer("1.1", "utils.bpe", lambda ids: bpe.get_pair_counts(ids), "rules out"),
+    WrongAnswer("1.1", "imported by name", lambda ids: get_pair_counts(ids), "rules out"),
     WrongAnswer("1.2", "no jump after a merge", keeps_going_after_a_merge, "used twice"),
     WrongAnswer("1.2", "loses the last id", loses_the_last_id, "the last id was lost"),
     WrongAnswer("1.2", "either order", ignores_the_order, "matched in both orders"),
     WrongAnswer("1.2", "a tuple", returns_a_tuple, "expected a list of ids"),
     WrongAnswer("1.2", "utils.bpe", lambda ids, pair, new_id: bpe.merge(ids, pair, new_id), "rules out"),
+    WrongAnswer("1.2", "imported by name", lambda ids, pair, new_id: merge(ids, pair, new_id), "rules out"),
     WrongAnswer("1.3", "code points", encodes_code_points, "code points"),
     WrongAnswer("1.3", "last merge first", applies_the_last_first, "from the last learned to the first"),
     WrongAnswer("1.3", "most frequent first", merges_the_most_frequent_first, "the most frequent pair of the text"),
@@ -213,7 +215,7 @@ WRONG = [
     WrongAnswer("1.5", "one merge too many", trainer(last=1), "one merge too many"),
     WrongAnswer("1.5", "one merge too few", trainer(last=-1), "one merge too few"),
     WrongAnswer("1.5", "train_textbook", lambda chunks, vocab_size: train_textbook(" ".join(chunks), vocab_size),
-                "rules out"),
+                "your code used utils.bpe.train_textbook"),
     WrongAnswer("1.5", "a tokenizer", lambda chunks, vocab_size: BPETokenizer().train(" ".join(chunks),
                 vocab_size).merges, "rules out"),
 ]

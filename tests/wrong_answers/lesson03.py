@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import utils.attention as ua
+from utils.attention import causal_mask, padding_mask
 
 from . import WrongAnswer
 
@@ -113,6 +114,7 @@ WRONG_33 = [
     ("float mask", lambda n: torch.tril(torch.ones(n, n)), "a mask of numbers"),
     ("int mask", lambda n: torch.tril(torch.ones(n, n, dtype=torch.int64)), "expected torch.bool"),
     ("utils.attention", lambda n: ua.causal_mask(n), "rules out"),
+    ("imported by name", lambda n: causal_mask(n), "your code used utils.attention.causal_mask"),
 ]
 
 
@@ -248,6 +250,7 @@ WRONG = [
     WrongAnswer("3.4", "up to the longest", up_to_the_longest, "not from the longest length"),
     WrongAnswer("3.4", "a loop", row_by_row, "rules out Python loops"),
     WrongAnswer("3.4", "utils.attention", lambda lengths, n: ua.padding_mask(lengths, n)[:, 0, 0], "rules out"),
+    WrongAnswer("3.4", "imported by name", lambda lengths, n: padding_mask(lengths, n)[:, 0, 0], "rules out"),
     WrongAnswer("3.5", "top-left triangle", top_left_triangle, "anchored at the top left"),
     WrongAnswer("3.5", "first rows of the triangle", first_rows_of_the_triangle, "anchored at the top left"),
     WrongAnswer("3.5", "or", either_mask, "combined with or"),

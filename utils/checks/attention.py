@@ -15,8 +15,9 @@ from ..attention import causal_mask as _causal_mask
 from ..attention import padding_mask as _padding_mask
 from ..attention import scaled_dot_product_attention
 from .core import Case, Mistake, difference, run_cases, seeded_randn
+from .embeddings import run_by_hand
 from .hints import exercise
-from .rules import NoAttribute, NoTorchCall
+from .rules import NoTorchCall
 
 __all__ = [
     "check_scaled_scores",
@@ -26,11 +27,6 @@ __all__ = [
     "check_combined_mask",
     "check_safe_attention",
 ]
-
-
-def _by_hand(*names: str, why: str) -> list[NoAttribute]:
-    """Refuse utils.attention's own versions of what the exercise writes by hand."""
-    return [NoAttribute(ua, name, why) for name in names]
 
 
 # --- 3.1 -------------------------------------------------------------------------------------------
@@ -158,7 +154,8 @@ def check_attention(attention) -> None:
     v3 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     causal4 = torch.ones(4, 4, dtype=torch.bool).tril()
     keep = torch.tensor([[True, True, True, True, True], [True, True, True, False, False]])
-    run_cases(
+    run_by_hand(
+        ua, ["scaled_dot_product_attention"], _NO_FUSED,
         "attention",
         attention,
         scaled_dot_product_attention,
@@ -193,7 +190,7 @@ def check_attention(attention) -> None:
         hint="The weights are the softmax of the scaled scores over the keys; the output mixes the values.",
         compare=_compare_pair,
         exercise="3.2",
-        rules=[_FUSED, *_by_hand("scaled_dot_product_attention", why=_NO_FUSED)],
+        rules=[_FUSED],
         mistakes=[
             Mistake(_attention_with(scale=False), "the scores were not divided by the square root of d_k."),
             Mistake(_attention_with(softmax=lambda s: s.softmax(dim=-2)), "the softmax ran over the queries "
@@ -226,7 +223,8 @@ def check_attention(attention) -> None:
 ))
 def check_causal_mask(causal_mask) -> None:
     """Exercise 3.3: the (n, n) bool mask where query i may attend to keys 0..i."""
-    run_cases(
+    run_by_hand(
+        ua, ["causal_mask"], "build the mask yourself.",
         "causal_mask",
         causal_mask,
         _causal_mask,
@@ -242,7 +240,6 @@ def check_causal_mask(causal_mask) -> None:
         ],
         hint="True where key j is at or before query i (j <= i), False after it.",
         exercise="3.3",
-        rules=_by_hand("causal_mask", why="build the mask yourself."),
         mistakes=[
             Mistake(lambda n: torch.ones(n, n, dtype=torch.bool).triu(), "the UPPER triangle: that lets each "
                     "token see the future. Row i (a query) may see columns j <= i."),
@@ -272,7 +269,8 @@ def _padding_mask_from_lengths(lengths: torch.Tensor, n: int) -> torch.Tensor:
 ))
 def check_padding_mask_from_lengths(padding_mask_from_lengths) -> None:
     """Exercise 3.4: (batch, n) bool mask, True for the first lengths[b] positions of sequence b."""
-    run_cases(
+    run_by_hand(
+        ua, ["padding_mask"], "build the mask yourself.",
         "padding_mask_from_lengths",
         padding_mask_from_lengths,
         _padding_mask_from_lengths,
@@ -293,7 +291,6 @@ def check_padding_mask_from_lengths(padding_mask_from_lengths) -> None:
         hint="Row b is True at positions 0 .. lengths[b]-1 and False from lengths[b] on.",
         exercise="3.4",
         no_loops="comparing a row of positions with a column of lengths gives the whole mask at once",
-        rules=_by_hand("padding_mask", why="build the mask yourself."),
         mistakes=[
             Mistake(lambda lengths, n: torch.arange(n) <= lengths[:, None], "one position too many is True: "
                     "a sequence of length L is real at positions 0 .. L-1, so position L is padding."),
@@ -348,7 +345,8 @@ def _from_lengths(attention_mask, n_q):
 ))
 def check_combined_mask(combined_mask) -> None:
     """Exercise 3.5: causal and padding together, for left or right padding and fewer queries than keys."""
-    run_cases(
+    run_by_hand(
+        ua, ["causal_mask", "padding_mask"], "combine your own masks from exercises 3.3 and 3.4.",
         "combined_mask",
         combined_mask,
         _combined_mask,
@@ -386,7 +384,6 @@ def check_combined_mask(combined_mask) -> None:
         "sits at position n_k - n_q + i.",
         exercise="3.5",
         no_loops="comparisons and & build the whole (batch, n_q, n_k) mask at once",
-        rules=_by_hand("causal_mask", "padding_mask", why="combine your own masks from exercises 3.3 and 3.4."),
         mistakes=[
             Mistake(_top_left, "the causal triangle is anchored at the top left, so query i sees keys 0..i (what "
                     "is_causal=True of F.scaled_dot_product_attention does with fewer queries than keys); query i "
@@ -429,7 +426,8 @@ def check_safe_attention(safe_attention) -> None:
     left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]]).bool()
     left_causal = torch.ones(4, 4, dtype=torch.bool).tril() & left[:, None, :]  # queries 0, 1 of row 0 see nothing
     nothing = torch.zeros(3, 5, dtype=torch.bool)
-    run_cases(
+    run_by_hand(
+        ua, ["scaled_dot_product_attention"], _NO_FUSED,
         "safe_attention",
         safe_attention,
         scaled_dot_product_attention,
@@ -473,7 +471,7 @@ def check_safe_attention(safe_attention) -> None:
         "masked attention.",
         compare=_compare_pair,
         exercise="3.6",
-        rules=[_FUSED, *_by_hand("scaled_dot_product_attention", why=_NO_FUSED)],
+        rules=[_FUSED],
         mistakes=[
             Mistake(_attention_with(), "a query with no allowed key has only -inf scores, and softmax turns them "
                     "into 0/0 = NaN: give such rows weights 0 (and so an output of 0)."),

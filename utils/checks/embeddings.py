@@ -6,7 +6,7 @@ The references come from torch and utils.embeddings, never from the solution not
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,29 +21,41 @@ __all__ = ["check_embed_one_hot", "check_sinusoidal", "check_add_positions", "ch
 
 
 @contextlib.contextmanager
-def _refused_by_name(answer: Callable, function: Callable, why: str) -> Iterator[None]:
-    """Refuse `function` where the learner's code imported it by name (`from utils.embeddings import
-    sinusoidal_positions`), which NoAttribute on its module cannot see: while the check runs, every
-    global name of the answer's module that is bound to `function` calls a refusal instead.
+def refused_by_name(answer: Callable, functions: Sequence[Callable], why: str) -> Iterator[None]:
+    """Refuse `functions` where the learner's code imported them by name (`from utils.embeddings import
+    sinusoidal_positions`), which NoAttribute on their module cannot see: while the check runs, every
+    global name of the answer's module that is bound to one of them calls a refusal instead.
 
-    (A local helper: the framework's rules cover attributes of classes and modules, not the
-    learner's own globals. The reference and the known mistakes live in this module, so they are
-    not touched.)
+    A local helper, used by the checks of lessons 01-03: the framework's rules cover attributes of
+    classes and modules, not the learner's own globals. The reference and the known mistakes live in
+    the check modules, whose globals are not touched.
     """
-    space = getattr(answer, "__globals__", None)
-    names = [name for name, value in (space or {}).items() if value is function]
+    space = getattr(answer, "__globals__", None) or {}
+    swapped = {name: value for name, value in space.items() if any(value is f for f in functions)}
+    try:
+        for name, function in swapped.items():
+            space[name] = _refusal(function, why)
+        yield
+    finally:
+        space.update(swapped)
 
+
+def _refusal(function: Callable, why: str) -> Callable:
     def refuse(*args, **kwargs):
         raise RuleBroken(f"your code used {function.__module__}.{function.__name__}, which this exercise "
                          f"rules out: {why}")
 
-    try:
-        for name in names:
-            space[name] = refuse
-        yield
-    finally:
-        for name in names:
-            space[name] = function
+    return refuse
+
+
+def run_by_hand(module, names: Sequence[str], why: str, name: str, answer: Callable, reference: Callable,
+                cases: Sequence[Case], *, rules: Sequence = (), **kwargs) -> None:
+    """run_cases for an exercise that writes by hand what `module`'s functions `names` already do: they
+    are refused while the answer runs, as attributes of the module and under any name the learner
+    imported them by."""
+    own = [NoAttribute(module, n, why) for n in names]
+    with refused_by_name(answer, [getattr(module, n) for n in names], why):
+        run_cases(name, answer, reference, cases, rules=[*rules, *own], **kwargs)
 
 
 # --- 2.1 -------------------------------------------------------------------------------------------
@@ -166,45 +178,44 @@ _NO_TABLE = "build the table from the formula yourself."
 ))
 def check_sinusoidal(sinusoidal) -> None:
     """Exercise 2.2: the sinusoidal position table (n, d), built without a Python loop."""
-    with _refused_by_name(sinusoidal, sinusoidal_positions, _NO_TABLE):
-        run_cases(
-            "sinusoidal",
-            sinusoidal,
-            sinusoidal_positions,
-            [
-                Case((1, 2), hint="Position 0 is [sin 0, cos 0] = [0, 1]: the sine comes first in each pair."),
-                Case((5, 2), hint="With d = 2 there is one pair, of frequency 1: row t is [sin t, cos t]."),
-                Case(
-                    (4, 8),
-                    hint="Interleave: even columns 0, 2, 4, ... hold sines, odd columns 1, 3, 5, ... cosines, "
-                    "not all sines then all cosines. Columns 2i and 2i+1 share the frequency of pair i, "
-                    "1 / 10000^(2i/d), where 2i = 0, 2, 4, ... (not i).",
-                ),
-                Case(
-                    (50, 16),
-                    hint="Check the exponent: pair i turns at 1 / 10000^(2i/d), for i = 0 .. d/2 - 1, and the "
-                    "angle is the position divided by 10000^(2i/d).",
-                ),
-                Case((3, 6)),
-            ],
-            hint="P[t, 2i] = sin(t / 10000^(2i/d)) and P[t, 2i+1] = cos of the same angle.",
-            atol=1e-5,
-            exercise="2.2",
-            no_loops="broadcasting a column of positions against a row of frequencies makes every angle at once",
-            rules=[NoAttribute(embeddings, "sinusoidal_positions", _NO_TABLE)],
-            mistakes=[
-                Mistake(_cosines_first, "sine and cosine are swapped: the even columns (0, 2, ...) hold the sines, "
-                        "the odd columns the cosines, so position 0 is [0, 1, 0, 1, ...]."),
-                Mistake(_column_exponents, "the cosine of a pair has another frequency than its sine: columns 2i "
-                        "and 2i+1 share one angle, with the exponent 2i/d for both."),
-                Mistake(_sines_then_cosines, "all the sines came first, then all the cosines: they interleave, a "
-                        "sine in each even column and the cosine of the same angle right after it."),
-                Mistake(_exponent_i_over_d, "the exponent is i/d where it must be 2i/d (i counts the pairs, "
-                        "2i = 0, 2, 4, ... is the pair's first column): the slow pairs turn too fast."),
-                Mistake(_times_the_power, "the positions were multiplied by 10000^(2i/d): the angle is the "
-                        "position divided by it."),
-            ],
-        )
+    run_by_hand(
+        embeddings, ["sinusoidal_positions"], _NO_TABLE,
+        "sinusoidal",
+        sinusoidal,
+        sinusoidal_positions,
+        [
+            Case((1, 2), hint="Position 0 is [sin 0, cos 0] = [0, 1]: the sine comes first in each pair."),
+            Case((5, 2), hint="With d = 2 there is one pair, of frequency 1: row t is [sin t, cos t]."),
+            Case(
+                (4, 8),
+                hint="Interleave: even columns 0, 2, 4, ... hold sines, odd columns 1, 3, 5, ... cosines, "
+                "not all sines then all cosines. Columns 2i and 2i+1 share the frequency of pair i, "
+                "1 / 10000^(2i/d), where 2i = 0, 2, 4, ... (not i).",
+            ),
+            Case(
+                (50, 16),
+                hint="Check the exponent: pair i turns at 1 / 10000^(2i/d), for i = 0 .. d/2 - 1, and the "
+                "angle is the position divided by 10000^(2i/d).",
+            ),
+            Case((3, 6)),
+        ],
+        hint="P[t, 2i] = sin(t / 10000^(2i/d)) and P[t, 2i+1] = cos of the same angle.",
+        atol=1e-5,
+        exercise="2.2",
+        no_loops="broadcasting a column of positions against a row of frequencies makes every angle at once",
+        mistakes=[
+            Mistake(_cosines_first, "sine and cosine are swapped: the even columns (0, 2, ...) hold the sines, "
+                    "the odd columns the cosines, so position 0 is [0, 1, 0, 1, ...]."),
+            Mistake(_column_exponents, "the cosine of a pair has another frequency than its sine: columns 2i "
+                    "and 2i+1 share one angle, with the exponent 2i/d for both."),
+            Mistake(_sines_then_cosines, "all the sines came first, then all the cosines: they interleave, a "
+                    "sine in each even column and the cosine of the same angle right after it."),
+            Mistake(_exponent_i_over_d, "the exponent is i/d where it must be 2i/d (i counts the pairs, "
+                    "2i = 0, 2, 4, ... is the pair's first column): the slow pairs turn too fast."),
+            Mistake(_times_the_power, "the positions were multiplied by 10000^(2i/d): the angle is the "
+                    "position divided by it."),
+        ],
+    )
 
 
 # --- 2.3 -------------------------------------------------------------------------------------------

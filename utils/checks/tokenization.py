@@ -14,6 +14,7 @@ import regex
 from .. import bpe
 from ..bpe import BPETokenizer, apply_merges, get_pair_counts, merge, train_textbook
 from .core import Case, Mistake, difference, run_cases
+from .embeddings import run_by_hand
 from .hints import exercise
 from .rules import NoAttribute
 
@@ -40,11 +41,6 @@ def _compare_as(kind: type, description: str):
     return compare
 
 
-def _by_hand(*names: str, why: str) -> list[NoAttribute]:
-    """Refuse utils.bpe's own versions of what the exercise writes by hand."""
-    return [NoAttribute(bpe, name, why) for name in names]
-
-
 # --- 1.1 -------------------------------------------------------------------------------------------
 
 
@@ -69,7 +65,8 @@ def _count(pairs):
 ))
 def check_pair_counts(pair_counts) -> None:
     """Exercise 1.1: how often each pair of neighbouring ids occurs."""
-    run_cases(
+    run_by_hand(
+        bpe, ["get_pair_counts"], "count the pairs with your own loop.",
         "pair_counts",
         pair_counts,
         lambda ids: get_pair_counts(ids),
@@ -95,7 +92,6 @@ def check_pair_counts(pair_counts) -> None:
         hint="Each position but the last starts one pair; the result counts every pair it sees.",
         compare=_compare_as(dict, "a dict {(a, b): count}"),
         exercise="1.1",
-        rules=_by_hand("get_pair_counts", why="count the pairs with your own loop."),
         mistakes=[
             Mistake(_every_other_pair, "the pairs were taken two positions at a time, so every other pair is "
                     "missing: pairs overlap, and each position but the last starts one."),
@@ -144,7 +140,8 @@ def _merge_in_either_order(ids, pair, new_id):
 ))
 def check_merge_pair(merge_pair) -> None:
     """Exercise 1.2: replace every occurrence of one pair by a new id, left to right."""
-    run_cases(
+    run_by_hand(
+        bpe, ["merge"], "write the merge with your own loop.",
         "merge_pair",
         merge_pair,
         merge,
@@ -170,7 +167,6 @@ def check_merge_pair(merge_pair) -> None:
         hint="Every id of the input ends up in the output, either copied or as half of a merged pair.",
         compare=_compare_as(list, "a list of ids"),
         exercise="1.2",
-        rules=_by_hand("merge", why="write the merge with your own loop."),
         mistakes=[
             Mistake(_merge_without_skipping, "after a merge the scan went on at the second id of the pair, "
                     "which was then used twice: a merged pair uses up both of its ids."),
@@ -216,6 +212,9 @@ def _encode_most_frequent_first(text, merges):
         ids = merge(ids, pair, merges[pair])
 
 
+_OWN_LOOP = "apply the merges with your own loop."
+
+
 @exercise("1.3", "Encode with learned merges", "medium", 15, hints=(
     "Encoding replays training: start from the text's bytes and apply the merges one after the other, "
     "in the order they were learned. A later merge may join tokens that an earlier merge made.",
@@ -227,7 +226,8 @@ def _encode_most_frequent_first(text, merges):
 def check_encode_with_merges(encode_with_merges) -> None:
     """Exercise 1.3: UTF-8 bytes first, then the merges in the order they were learned."""
     english = BPETokenizer().train(_ENGLISH, 256 + 40, pattern=None)
-    run_cases(
+    run_by_hand(
+        bpe, ["apply_merges", "_apply_merges_heap"], _OWN_LOOP,
         "encode_with_merges",
         encode_with_merges,
         lambda text, merges: apply_merges(list(text.encode("utf-8")), merges),
@@ -264,8 +264,7 @@ def check_encode_with_merges(encode_with_merges) -> None:
         hint="The merges are applied one after the other, in the order learned, to the text's UTF-8 bytes.",
         compare=_compare_as(list, "a list of ids"),
         exercise="1.3",
-        rules=[*_by_hand("apply_merges", "_apply_merges_heap", why="apply the merges with your own loop."),
-               NoAttribute(BPETokenizer, "encode", "apply the merges with your own loop.")],
+        rules=[NoAttribute(BPETokenizer, "encode", _OWN_LOOP)],
         mistakes=[
             Mistake(_encode_code_points, "the text became its code points (ord of each character), not its "
                     "UTF-8 bytes: a character outside ASCII is several bytes."),
@@ -421,7 +420,8 @@ _OWN_FUNCTIONS = ("utils.bpe's functions and trainers do this for you; write the
 def check_train_bpe(train_bpe) -> None:
     """Exercise 1.5: the BPE training loop over chunks, with the course's tie rule and an early stop."""
     words = regex.findall(bpe.GPT4_PATTERN, _ENGLISH)
-    run_cases(
+    run_by_hand(
+        bpe, ["get_pair_counts", "merge", "train_textbook"], _OWN_FUNCTIONS,
         "train_bpe",
         train_bpe,
         _textbook_merges,
@@ -465,8 +465,7 @@ def check_train_bpe(train_bpe) -> None:
         "the smallest pair) and stops when no pair is left.",
         compare=_compare_as(dict, "a dict {(a, b): new_id}"),
         exercise="1.5",
-        rules=[*_by_hand("get_pair_counts", "merge", "train_textbook", why=_OWN_FUNCTIONS),
-               NoAttribute(BPETokenizer, "train", _OWN_FUNCTIONS)],
+        rules=[NoAttribute(BPETokenizer, "train", _OWN_FUNCTIONS)],
         mistakes=[
             Mistake(_wrong_trainer(across=True), "pairs were counted across the end of one chunk and the start "
                     "of the next: chunks are separate, and a merge never crosses from one into another."),
