@@ -56,7 +56,9 @@ def _name(func) -> str:
     """How the learner wrote the call: F.softmax, torch.softmax or x.softmax(...)."""
     name = getattr(func, "__name__", repr(func))
     qualname = getattr(func, "__qualname__", name)
-    if getattr(func, "__module__", "") == "torch.nn.functional":
+    if name == "__getitem__":
+        return "indexing (tensor[...])"
+    if getattr(func, "__module__", "") in ("torch.nn.functional", "torch._C._nn"):
         return f"F.{name}"
     if qualname.startswith(("TensorBase.", "Tensor.")):
         return f"the tensor method .{name}()"
