@@ -172,8 +172,12 @@ def course(tmp_path_factory):
     copy = copy.replace(placeholder, "COURSE=" + shlex.quote(str(ROOT)))
     generate = one_block(steps[4], "bash")
     assert EXAMPLE in generate
+    solutions = sorted((ROOT / "notebooks" / "solutions").iterdir())
     bash("\n".join(for_lesson(copy, lesson) + "\n" + for_lesson(generate, lesson) for lesson in LESSONS),
          cwd=folder, env=env)
+    assert sorted((ROOT / "notebooks" / "solutions").iterdir()) == solutions, "step 3 wrote into the course"
+    assert sorted(p.name for p in (folder / "source").iterdir()) == sorted([*LESSONS, "header.ipynb"]), (
+        "source/ should hold the header and the lessons only (step 1 removes the example ps1)")
 
     # Step 5: the learners' work in submitted/<student_id>/<assignment>/.
     assert "`submitted/<student_id>/<assignment>/`" in prose(steps[5])
