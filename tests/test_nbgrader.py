@@ -192,10 +192,10 @@ def course(tmp_path_factory):
         if lesson == EXERCISE_COPY_LESSON:
             exercise = read_nb(ROOT / "notebooks" / "exercises" / f"{lesson}.ipynb")
             submissions["solved_exercise_copy"] = json.dumps(solved_copy(exercise, solution), indent=1)
-        for student, text in submissions.items():
+        for student, notebook in submissions.items():
             target = folder / "submitted" / student / lesson
             target.mkdir(parents=True)
-            (target / f"{lesson}.ipynb").write_text(text, encoding="utf-8")
+            (target / f"{lesson}.ipynb").write_text(notebook, encoding="utf-8")
 
     # Step 6: autograde each lesson, then export (generate_feedback is left out: it only renders HTML).
     lines = one_block(steps[6], "bash").splitlines()
@@ -277,9 +277,9 @@ def test_exercise_copy_grades_like_the_release_copy(course):
 
 def test_release_copy_holds_no_answer_and_no_teacher_note(course):
     for lesson in LESSONS:
-        text = (course["folder"] / "release" / lesson / f"{lesson}.ipynb").read_text(encoding="utf-8")
-        assert "BEGIN SOLUTION" not in text and "raise NotImplementedError()" in text
-        assert "solution-only" not in text and "Solution copy" not in text, "step 3 kept the teacher's note"
+        release = (course["folder"] / "release" / lesson / f"{lesson}.ipynb").read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in release and "raise NotImplementedError()" in release
+        assert "solution-only" not in release and "Solution copy" not in release, "step 3 kept the teacher's note"
 
 
 def test_readme_describes_what_nbgrader_did(course):
@@ -290,8 +290,11 @@ def test_readme_describes_what_nbgrader_did(course):
     assert any(source(c).startswith("NAME = ") for c in release["cells"][:3]), "no header cells in the release copy"
     # Step 1: quickstart writes the example's gradebook into the folder it was run from.
     assert "in the folder it was run from, here `~/gradebook.db`" in prose(steps[1])
-    with sqlite3.connect(course["home"] / "gradebook.db") as db:
+    db = sqlite3.connect(course["home"] / "gradebook.db")
+    try:
         assert db.execute("SELECT name FROM assignment").fetchall() == [("ps1",)]
+    finally:
+        db.close()
     # Step 6 states lesson 00's scores.
     n = expected_points(EXAMPLE)
     assert f"A blank notebook scores 0 of {n} on lesson 00; a correct one {n} of {n}." in prose(steps[6])
