@@ -7,7 +7,8 @@ lines, through tests/offline/sitecustomize.py on PYTHONPATH) refuse connections 
 Parallel runs (pytest-xdist, `-n 2`): the cells of one notebook must run in one kernel,
 in order, so every notebook is one work unit. Lesson 06 saves the model that 07 and 09 load
 (runs/lesson06-quick), so those three share a unit and run one after the other; the browser tests
-share one JupyterLab server, so they are one unit too.
+share one JupyterLab server, so they are one unit too, and so are the nbgrader tests, which share one
+nbgrader course.
 """
 
 import os
@@ -32,6 +33,8 @@ def scope_of(nodeid: str) -> str:
         return path  # a notebook's cells share one kernel
     if path.endswith("test_browser.py"):
         return "browser"  # one JupyterLab server for all its tests
+    if path.endswith("test_nbgrader.py"):
+        return "nbgrader"  # one nbgrader course, built once, for all its tests
     return nodeid  # any other test may run anywhere
 
 

@@ -67,4 +67,5 @@ def test_parallel_units_keep_notebooks_whole():
     solution, lesson = "notebooks/solutions/06_training_gpt.ipynb::Cell 2", "notebooks/06_training_gpt.ipynb::Cell 2"
     assert scope(solution) != scope(lesson)
     assert scope("tests/test_browser.py::test_a[x]") == scope("tests/test_browser.py::test_b")
+    assert scope("tests/test_nbgrader.py::test_a[x]") == scope("tests/test_nbgrader.py::test_b")
     assert scope("tests/test_gpt.py::test_a") != scope("tests/test_gpt.py::test_b")
