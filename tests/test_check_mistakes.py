@@ -112,3 +112,13 @@ def test_every_lesson_guide_lists_its_exercises_as_the_records_say():
         guide = next((ROOT / "lessons").glob(f"{lesson:02d}_*.md")).read_text(encoding="utf-8")
         row = f"| {number} {record.title} | {record.difficulty} | {record.minutes} min |"
         assert row in guide, f"lessons/{lesson:02d}_*.md has no exercise row starting {row!r}"
+
+
+def test_every_lesson_notebook_lists_its_exercises_as_the_records_say():
+    """The Exercises section of notebooks/NN_*.ipynb names each exercise, its difficulty and time."""
+    for number, record in all_exercises().items():
+        lesson = int(number.partition(".")[0])
+        notebook = next((ROOT / "notebooks").glob(f"{lesson:02d}_*.ipynb"))
+        text = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown")
+        line = f"- **{number} {record.title}** ({record.difficulty}, {record.minutes} min)"
+        assert line in text, f"{notebook.name} does not list exercise {number} as {line!r}"
