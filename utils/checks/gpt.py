@@ -466,7 +466,8 @@ def check_block_gradient_norms(block_gradient_norms) -> None:
             _norms_case(2, False, 4, True,
                         hint="The model arrives with gradients in .grad from earlier work: backward() adds to them, "
                         "so they have to be cleared first, or the gradients asked for directly."),
-            _norms_case(4, True, 5, True, tie_weights=False, hint="Four post-LN blocks, old gradients, an untied head."),
+            _norms_case(4, True, 5, True, tie_weights=False,
+                        hint="Four post-LN blocks, old gradients, an untied head."),
         ],
         hint="Check the pieces in turn: the forward pass from the parts, the mean loss, one backward, and one "
         "norm per block over all its parameters together.",
@@ -484,7 +485,8 @@ def check_block_gradient_norms(block_gradient_norms) -> None:
             Mistake(_measuring(lambda *a, post_ln=False: _norms_reference(*a, post_ln=post_ln, combine="squared")),
                     "these are squared norms: take the square root of the sum of squares."),
             Mistake(_measuring(lambda *a, post_ln=False: _norms_reference(*a, post_ln=post_ln, final_ln=False)),
-                    "the final LayerNorm (model.ln_f) was skipped: it comes after the last block in both arrangements."),
+                    "the final LayerNorm (model.ln_f) was skipped: it comes after the last block in both "
+                    "arrangements."),
             Mistake(_measuring(lambda *a, post_ln=False: _norms_reference(*a, post_ln=post_ln, reduction="sum")),
                     "the loss was summed over the positions; use the mean cross-entropy, as GPT.forward does."),
             Mistake(_measuring(lambda *a, post_ln=False: _norms_reference(*a, post_ln=False)), _PRE_AS_POST),

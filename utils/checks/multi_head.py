@@ -134,7 +134,7 @@ _STRIDED = ("each head got every n_heads-th feature (0, h, 2h, ...) instead of a
     "Work out d_head from x.shape and n_heads. The cut must keep batch and n where they are, which gives "
     "(batch, n, heads, d_head); then swap dims 1 and 2. Reshaping directly to (batch, heads, n, d_head) "
     "has the right shape and the wrong numbers (notebook 04, section 2).",
-    "x.view(batch, n, n_heads, d_head) makes the cut; .transpose(1, 2) of that is the answer.",
+    "x.view(batch, n, n_heads, d_head) makes the cut; one transpose of two dims then puts the heads first.",
 ))
 def check_split_heads(split_heads) -> None:
     """Exercise 4.1: (batch, n, d_model) -> (batch, heads, n, d_head)."""
@@ -185,7 +185,8 @@ def _merge_strided(x):
     "First swap the heads and n dims, giving (batch, n, heads, d_head); then join the last two dims. "
     "After a transpose the numbers are no longer in memory order, so use an operation that copies when "
     "it must (notebook 04, section 3).",
-    "x.transpose(1, 2), then .reshape(batch, n, heads * d_head) (not .view).",
+    "One transpose of dims 1 and 2, then a reshape to (batch, n, heads * d_head); .view refuses to work after "
+    "a transpose.",
 ))
 def check_merge_heads(merge_heads) -> None:
     """Exercise 4.2: (batch, heads, n, d_head) -> (batch, n, heads * d_head), the inverse of split."""
@@ -199,7 +200,8 @@ def check_merge_heads(merge_heads) -> None:
             Case((torch.arange(24.0).view(1, 2, 3, 4),),
                  hint="Three tokens: each output row must be one token, its head 0 features then its head 1 "
                  "features. If `.view` raised here, the tensor was not in memory order after the transpose."),
-            Case((seeded_randn(2, 3, 5, 4, seed=4),), hint="Batch of 2, 3 heads, 5 tokens, d_head 4: shape (2, 5, 12)."),
+            Case((seeded_randn(2, 3, 5, 4, seed=4),),
+                 hint="Batch of 2, 3 heads, 5 tokens, d_head 4: shape (2, 5, 12)."),
             Case((seeded_randn(2, 1, 3, 5, seed=5),), hint="One head: that head's numbers, shape (2, 3, 5)."),
         ],
         hint="Each output row is one token: head 0's d_head features, then head 1's, and so on.",
@@ -218,7 +220,8 @@ def check_merge_heads(merge_heads) -> None:
 
 def _multi_head_attention(x, w_qkv, w_o, n_heads, causal=False):
     d_model = x.shape[-1]
-    mha = nn.MultiheadAttention(d_model, n_heads, bias=False, batch_first=True, dtype=x.dtype)
+    with torch.random.fork_rng(devices=[]):  # its random init would move the learner's random stream on
+        mha = nn.MultiheadAttention(d_model, n_heads, bias=False, batch_first=True, dtype=x.dtype)
     with torch.no_grad():
         # PyTorch stores weights for y = x @ W.T; the exercise's matrices are used as y = x @ W.
         mha.in_proj_weight.copy_(w_qkv.T)
