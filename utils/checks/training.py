@@ -144,17 +144,17 @@ def check_lr_at(learning_rate) -> None:
                    "statement's formula for it.",
               exercise="6.2",
               mistakes=[
-                  Mistake(_schedule_variant(warmup_from_zero=True), "the warm-up starts at 0: step 0 would not "
-                          "train at all. Use (step + 1) / warmup_steps."),
+                  Mistake(_schedule_variant(warmup_from_zero=True), "the warm-up starts at 0, so step 0 would not "
+                          "train at all: the first warm-up step already gets one warmup_steps-th of lr."),
                   Mistake(_schedule_variant(warmup_inclusive=True), "the warm-up ran one step too long: at step "
                           "warmup_steps the decay begins, at lr itself."),
                   Mistake(_schedule_variant(clamp=False), "after max_steps the cosine turned back up: from "
                           "max_steps on the rate stays at min_lr."),
                   Mistake(_schedule_variant(progress_from_zero=True), "the decay's progress was measured from "
-                          "step 0; it starts at the end of the warm-up: p = (step - warmup) / (max_steps - warmup)."),
+                          "step 0; it runs from 0 at the end of the warm-up to 1 at max_steps."),
                   Mistake(_schedule_variant(floor=False), "the rate decays to 0 instead of min_lr."),
-                  Mistake(_schedule_variant(half=False), "the cosine term lacks its factor 1/2: (1 + cos) runs from "
-                          "2 to 0, so halve it to go from lr to min_lr."),
+                  Mistake(_schedule_variant(half=False), "the cosine term lacks its factor 1/2: 1 + cos runs from "
+                          "2 to 0, so without the half the rate starts at twice the distance from min_lr."),
               ])
 
 
@@ -536,15 +536,15 @@ def check_muon_update(muon_update) -> None:
         mistakes=[
             Mistake(_muon_variant(nesterov=False), "the momentum itself was orthogonalized; Muon looks one step "
                     "ahead (Nesterov) and orthogonalizes the gradient plus beta times the new momentum."),
-            Mistake(_muon_variant(side=min), "the scale used the smaller side of the matrix; it is "
-                    "0.2 * sqrt(max(rows, cols))."),
-            Mistake(_muon_variant(scale=False), "the step is not scaled: multiply it by 0.2 * sqrt(max(rows, cols)), "
-                    "which gives it the size of an AdamW step."),
+            Mistake(_muon_variant(side=min), "the scale used the smaller side of the matrix; it comes "
+                    "from the larger one, for wide and tall matrices alike."),
+            Mistake(_muon_variant(scale=False), "the step is not scaled: the orthogonalized direction needs "
+                    "the statement's scale (from the larger side of the matrix) to be as large as an AdamW step."),
             Mistake(_muon_variant(decay_first=False), "weight decay was applied after the step, to the new weights; "
                     "it shrinks the old weights, and then the step is subtracted."),
             Mistake(_muon_variant(new_momentum=False), "the momentum that came back is the old one: return the "
                     "updated momentum."),
             Mistake(_muon_variant(ema=True), "the momentum was averaged with a factor 1 - beta on the gradient; "
-                    "Muon's momentum is the plain sum beta * momentum + grad."),
+                    "Muon's momentum is a plain running sum: beta times the old momentum, plus the whole gradient."),
         ],
     )
