@@ -181,79 +181,135 @@ def test_the_time_limit_must_be_a_positive_number_of_seconds(limit):
 # --- Exercise 6.3 ----------------------------------------------------------------------------------
 
 
-def _step(skip=(), clip_after=False, step_first=False, returns="float"):
-    """A training step as a learner might write it, with one mistake chosen by the arguments."""
+def _loop(batch_once=False, clear=True, clip="right", schedule=True, eval_seed=0):
+    """A training loop as a learner might write it, with one mistake chosen by the arguments."""
+    from utils.train import get_batch, lr_at
 
-    def training_step(model, optimizer, x, y, clip):
-        _, loss, _ = model(x, y)
-        if "zero_grad" not in skip:
-            optimizer.zero_grad()
-        if step_first:
+    def train_loop(model, optimizer, train_data, val_data, cfg, generator):
+        context = model.config.context_length
+
+        def evaluate():
+            model.eval()
+            gen = generator if eval_seed is None else torch.Generator().manual_seed(eval_seed)
+            with torch.no_grad():
+                losses = [model(*get_batch(val_data, cfg.batch_size, context, gen))[1].item()
+                          for _ in range(cfg.eval_iters)]
+            model.train()
+            return sum(losses) / len(losses)
+
+        train_losses, val_losses = [], {}
+        first = get_batch(train_data, cfg.batch_size, context, generator) if batch_once else None
+        for step in range(cfg.max_steps):
+            if step % cfg.eval_interval == 0:
+                val_losses[step] = evaluate()
+            if schedule:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, cfg)
+            x, y = first if batch_once else get_batch(train_data, cfg.batch_size, context, generator)
+            _, loss, _ = model(x, y)
+            if clear:
+                optimizer.zero_grad()
+            loss.backward()
+            if clip == "always" or (clip == "right" and cfg.grad_clip > 0):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            train_losses.append(loss.item())
+        val_losses[cfg.max_steps] = evaluate()
+        return train_losses, val_losses
+
+    return train_loop
+
+
+def _loop_of_its_own(model, optimizer, train_data, val_data, cfg, generator):
+    """Also right: its own batches, schedule and evaluation, gradients zeroed (not freed) after each step."""
+    import math
+
+    def batch(data, gen):
+        starts = torch.randint(len(data) - model.config.context_length, (cfg.batch_size,), generator=gen)
+        rows = starts[:, None] + torch.arange(model.config.context_length)
+        return data[rows], data[rows + 1]
+
+    def rate(step):
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        p = (step - cfg.warmup_steps) / (cfg.max_steps - cfg.warmup_steps)
+        return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * p)) * (cfg.lr - cfg.min_lr)
+
+    def evaluate():
+        model.eval()
+        gen = torch.Generator().manual_seed(0)
+        with torch.inference_mode():
+            total = sum(model(*batch(val_data, gen))[1].item() for _ in range(cfg.eval_iters))
+        model.train()
+        return total / cfg.eval_iters
+
+    losses, val = [], {}
+    for step in range(cfg.max_steps):
+        if step % cfg.eval_interval == 0:
+            val[step] = evaluate()
+        for group in optimizer.param_groups:
+            group["lr"] = rate(step)
+        loss = model(*batch(train_data, generator))[1]
         loss.backward()
-        if "clip" not in skip and not clip_after:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        if not step_first:
-            optimizer.step()
-        if clip_after:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        return {"float": loss.item(), "tensor": loss, "after": model(x, y)[1].item()}[returns]
-
-    return training_step
-
-
-def test_training_step_check_passes_right_answers(capsys):
-    from utils.checks.training import check_training_step
-
-    def clears_at_the_end(model, optimizer, x, y, clip):  # also right: the gradients are clear at each backward
-        _, loss, _ = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         model.zero_grad(set_to_none=False)
-        return loss.item()
+        losses.append(loss.item())
+    val[cfg.max_steps] = evaluate()
+    return losses, val
 
-    check_training_step(_step())
-    check_training_step(clears_at_the_end)
-    assert capsys.readouterr().out == "✓ training_step: all 7 cases pass.\n" * 2
+
+def test_training_loop_check_passes_right_answers(capsys):
+    from utils.checks.training import check_training_loop
+
+    torch.manual_seed(3)
+    expected_next = torch.rand(2)
+    torch.manual_seed(3)
+    check_training_loop(_loop())
+    check_training_loop(_loop_of_its_own)
+    assert capsys.readouterr().out == "✓ train_loop: all 6 cases pass.\n" * 2
+    assert torch.equal(torch.rand(2), expected_next), "the check changed the learner's global random state"
 
 
 @pytest.mark.parametrize(
-    ("mistake", "case", "reason", "hint"),
+    ("mistake", "case", "reason", "diagnosis"),
     [
-        (_step(step_first=True), "Case 1 of 7", "no weight moved at all", "Order matters"),
-        (_step(returns="tensor"), "Case 2 of 7", "got:      'a torch.Tensor'", "plain Python float"),
-        (_step(returns="after"), "Case 3 of 7", "the numbers differ", "not a loss computed again after"),
-        (_step(skip=("zero_grad",)), "Case 4 of 7", "times as far as expected", "adds the new gradients"),
-        (_step(skip=("clip",)), "Case 5 of 7", "times as far as expected", "scaled down before the step"),
-        (_step(clip_after=True), "Case 5 of 7", "times as far as expected", "before optimizer.step() uses them"),
+        (_loop(clip="always"), "Case 1 of 6", "no weight moved at all", "although grad_clip is 0"),
+        (_loop(batch_once=True), "Case 2 of 6", "differ from step 1 on", "the same batch"),
+        (_loop(clear=False), "Case 2 of 6", "differ from step 2 on", "never cleared"),
+        (_loop(clip="none"), "Case 3 of 6", "differ from step 1 on", "unclipped gradients"),
+        (_loop(schedule=False), "Case 4 of 6", "differ from step 1 on", "the learning rate never changed"),
+        (_loop(eval_seed=None), "Case 1 of 6", "the loss of step 0 differs", "the training generator"),
+        (_loop(eval_seed=1), "Case 1 of 6", "the validation loss at step 0 differs", "Hint: "),
     ],
-    ids=["step before backward", "loss tensor returned", "loss after the step", "no zero_grad", "no clipping",
-         "clipping after the step"],
+    ids=["clips with grad_clip=0", "one batch", "no zero_grad", "no clipping", "no schedule",
+         "evaluation moves the training batches", "evaluation seeded otherwise"],
 )
-def test_training_step_check_names_each_mistake(mistake, case, reason, hint):
-    from utils.checks.training import check_training_step
+def test_training_loop_check_names_each_mistake(mistake, case, reason, diagnosis):
+    from utils.checks.training import check_training_loop
 
     with pytest.raises(CheckFailed) as info:
-        check_training_step(mistake)
+        check_training_loop(mistake)
     message = str(info.value)
-    assert message.startswith(case) and reason in message and hint in message.split("Hint: ", 1)[1]
+    assert message.startswith(case) and reason in message and diagnosis in message, message
     assert "clip_grad_norm_" not in message and "zero_grad(" not in message and ".item()" not in message
 
 
-def test_training_step_check_reports_errors_and_blanks_through_the_framework():
-    from utils.checks.training import check_training_step
+def test_training_loop_check_reports_errors_and_blanks_through_the_framework():
+    from utils.checks.training import check_training_loop
 
-    def typo(model, optimizer, x, y, clip):
-        _, loss, _ = model(x, y)
-        loss.backwards()
+    def typo(model, optimizer, train_data, val_data, cfg, generator):
+        for _ in range(cfg.max_steps):
+            x, y = train_data[:8][None], train_data[1:9][None]
+            model(x, y)[1].backwards()
 
-    def blank(model, optimizer, x, y, clip):
+    def blank(model, optimizer, train_data, val_data, cfg, generator):
         raise NotImplementedError()
 
-    with pytest.raises(CheckFailed, match=r"(?s)Case 1 of 7: one step with SGD.*raised AttributeError.*Hint: "):
-        check_training_step(typo)
-    with pytest.raises(CheckFailed, match="training_step is not written yet"):
-        check_training_step(blank)
+    with pytest.raises(CheckFailed, match=r"(?s)Case 1 of 6: one step with SGD.*raised AttributeError.*Hint: "):
+        check_training_loop(typo)
+    with pytest.raises(CheckFailed, match="train_loop is not written yet"):
+        check_training_loop(blank)
     with pytest.raises(CheckFailed, match="expected a function, got float"):
-        check_training_step(2.5)
+        check_training_loop(2.5)
