@@ -23,9 +23,10 @@ def test_readme_shows_the_commands_that_course_py_runs():
     assert f"{env} .venv/bin/python " + " ".join(course.PYTEST) in readme
 
 
-def test_torch_is_pinned_to_the_cpu_wheel_and_conda_uses_the_same_pins():
+def test_torch_is_pinned_and_conda_uses_the_same_pins():
     requirements = (ROOT / "requirements.txt").read_text().splitlines()
     assert "torch==2.13.0" in requirements
+    assert load_course().torch_pin() == "torch==2.13.0"
     pinned = [r for r in requirements if r and not r.startswith("#")]
     assert all("==" in r for r in pinned), [r for r in pinned if "==" not in r]
     assert "-r requirements.txt" in (ROOT / "environment.yml").read_text()
@@ -33,13 +34,13 @@ def test_torch_is_pinned_to_the_cpu_wheel_and_conda_uses_the_same_pins():
 
 def test_install_fingerprint_changes_with_the_requirements(tmp_path, monkeypatch):
     course = load_course()
-    before = course.install_fingerprint()
+    before = course.install_fingerprint("cpu")
     for name in ("requirements.txt", "pyproject.toml"):
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     monkeypatch.setattr(course, "ROOT", tmp_path)
-    assert course.install_fingerprint() == before
+    assert course.install_fingerprint("cpu") == before
     (tmp_path / "requirements.txt").write_text("torch==2.13.0\nnumpy==2.4.6\n")
-    assert course.install_fingerprint() != before
+    assert course.install_fingerprint("cpu") != before
 
 
 def test_start_trusts_the_course_notebooks_so_stored_views_show(tmp_path, monkeypatch):
