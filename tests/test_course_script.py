@@ -32,6 +32,18 @@ def test_torch_is_pinned_and_conda_uses_the_same_pins():
     assert "-r requirements.txt" in (ROOT / "environment.yml").read_text()
 
 
+def test_the_conda_cpu_environment_is_environment_yml_with_torch_from_the_cpu_index():
+    course = load_course()
+
+    def lines(name):
+        return [line for line in (ROOT / name).read_text().splitlines() if line and not line.startswith("#")]
+
+    added = [f"      - --extra-index-url {course.CPU_INDEX}", f"      - {course.torch_pin()}+cpu"]
+    cpu = lines("environment-cpu.yml")
+    assert all(line in cpu for line in added), cpu
+    assert [line for line in cpu if line not in added] == lines("environment.yml")
+
+
 def test_install_fingerprint_changes_with_the_requirements(tmp_path, monkeypatch):
     course = load_course()
     before = course.install_fingerprint("cpu")
