@@ -32,6 +32,15 @@ def test_torch_is_pinned_and_conda_uses_the_same_pins():
     assert "-r requirements.txt" in (ROOT / "environment.yml").read_text()
 
 
+def test_readme_says_how_to_choose_the_torch_build():
+    course = load_course()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for choice in course.TORCH_CHOICES:
+        assert f"python3 course.py setup {course.TORCH_OPTION} {choice}" in readme, choice
+    assert f"{course.TORCH_ENV}=cpu python3 course.py start" in readme
+    assert course.CPU_INDEX in readme
+
+
 def test_the_conda_cpu_environment_is_environment_yml_with_torch_from_the_cpu_index():
     course = load_course()
 
