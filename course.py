@@ -156,12 +156,15 @@ def setup(torch_choice: str = "default") -> None:
 def install_requirements(py: Path, source: str, torch_choice: str) -> None:
     pin = torch_pin()
     commands = pip_commands(py, source, pin, installed_version(py, "torch"))
-    if source == "cpu" and torch_choice == "default" and not succeeds(commands[0]):
-        # E.g. a processor for which PyTorch publishes no CPU wheel of this version: set-up then does
-        # what it did before it knew about the CPU index, rather than stop.
-        say(f"pip could not install {pin}+cpu from PyTorch's CPU index (its message is above): "
-            "torch comes from the package index instead")
-        commands = pip_commands(py, "index", pin, installed_version(py, "torch"))
+    if source == "cpu" and torch_choice == "default":
+        if succeeds(commands[0]):
+            commands = commands[1:]
+        else:
+            # E.g. a processor for which PyTorch publishes no CPU wheel of this version: set-up then does
+            # what it did before it knew about the CPU index, rather than stop.
+            say(f"pip could not install {pin}+cpu from PyTorch's CPU index (its message is above): "
+                "torch comes from the package index instead")
+            commands = pip_commands(py, "index", pin, installed_version(py, "torch"))
     for cmd in commands:
         run(cmd)
 

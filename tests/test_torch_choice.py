@@ -109,6 +109,29 @@ def test_an_nvidia_gpu_is_seen_by_its_driver_or_by_nvidia_smi(tmp_path):
     assert nothing()
 
 
+@pytest.mark.parametrize(("choice", "cpu_wheel_found", "ran", "says"), [
+    ("default", True, ["try cpu torch", "requirements"], ""),
+    ("default", False, ["try cpu torch", "requirements"], "could not install torch==2.13.0+cpu"),
+    ("cpu", None, ["cpu torch", "requirements"], ""),  # asked for by name: a failure stops set-up
+])
+def test_pip_failing_on_the_cpu_index_falls_back_only_when_the_choice_was_automatic(
+        monkeypatch, capsys, choice, cpu_wheel_found, ran, says):
+    names = {tuple(CPU_TORCH): "cpu torch", tuple(REQUIREMENTS): "requirements"}
+    calls = []
+
+    def succeeds(cmd):
+        calls.append("try " + names[tuple(cmd)])
+        return cpu_wheel_found
+
+    monkeypatch.setattr(course, "succeeds", succeeds)
+    monkeypatch.setattr(course, "run", lambda cmd: calls.append(names[tuple(cmd)]))
+    monkeypatch.setattr(course, "installed_version", lambda py, name: None)
+    course.install_requirements("py", "cpu", choice)
+    assert calls == ran
+    out = capsys.readouterr().out
+    assert (says in out and len(out.splitlines()) == 1) if says else out == "", out
+
+
 def test_the_torch_choice_is_part_of_the_install_fingerprint():
     assert course.install_fingerprint("cpu") != course.install_fingerprint("index")
 
