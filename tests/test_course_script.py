@@ -23,23 +23,45 @@ def test_readme_shows_the_commands_that_course_py_runs():
     assert f"{env} .venv/bin/python " + " ".join(course.PYTEST) in readme
 
 
-def test_torch_is_pinned_to_the_cpu_wheel_and_conda_uses_the_same_pins():
+def test_torch_is_pinned_and_conda_uses_the_same_pins():
     requirements = (ROOT / "requirements.txt").read_text().splitlines()
     assert "torch==2.13.0" in requirements
+    assert load_course().torch_pin() == "torch==2.13.0"
     pinned = [r for r in requirements if r and not r.startswith("#")]
     assert all("==" in r for r in pinned), [r for r in pinned if "==" not in r]
     assert "-r requirements.txt" in (ROOT / "environment.yml").read_text()
 
 
+def test_readme_says_how_to_choose_the_torch_build():
+    course = load_course()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for choice in course.TORCH_CHOICES:
+        assert f"python3 course.py setup {course.TORCH_OPTION} {choice}" in readme, choice
+    assert f"{course.TORCH_ENV}=cpu python3 course.py start" in readme
+    assert course.CPU_INDEX in readme
+
+
+def test_the_conda_cpu_environment_is_environment_yml_with_torch_from_the_cpu_index():
+    course = load_course()
+
+    def lines(name):
+        return [line for line in (ROOT / name).read_text().splitlines() if line and not line.startswith("#")]
+
+    added = [f"      - --extra-index-url {course.CPU_INDEX}", f"      - {course.torch_pin()}+cpu"]
+    cpu = lines("environment-cpu.yml")
+    assert all(line in cpu for line in added), cpu
+    assert [line for line in cpu if line not in added] == lines("environment.yml")
+
+
 def test_install_fingerprint_changes_with_the_requirements(tmp_path, monkeypatch):
     course = load_course()
-    before = course.install_fingerprint()
+    before = course.install_fingerprint("cpu")
     for name in ("requirements.txt", "pyproject.toml"):
         (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     monkeypatch.setattr(course, "ROOT", tmp_path)
-    assert course.install_fingerprint() == before
+    assert course.install_fingerprint("cpu") == before
     (tmp_path / "requirements.txt").write_text("torch==2.13.0\nnumpy==2.4.6\n")
-    assert course.install_fingerprint() != before
+    assert course.install_fingerprint("cpu") != before
 
 
 def test_start_trusts_the_course_notebooks_so_stored_views_show(tmp_path, monkeypatch):
