@@ -20,7 +20,12 @@ def test_readme_shows_the_commands_that_course_py_runs():
     assert "python3 course.py start" in readme and "python3 course.py test" in readme
     assert ".venv/bin/python " + " ".join(course.LINT) in readme
     env = " ".join(f"{k}={v}" for k, v in course.TEST_ENV.items())
-    assert f"{env} .venv/bin/python " + " ".join(course.PYTEST) in readme
+    command = f"{env} .venv/bin/python " + " ".join(course.PYTEST)
+    for name in ("README.md", "CONTRIBUTING.md", "lessons/README.md"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert command in text, f"{name} does not show the test command course.py runs: {command}"
+        stale = [line for line in text.splitlines() if "-m pytest --nbval" in line and command not in line]
+        assert not stale, f"{name} shows another test command: {stale}"
 
 
 def test_torch_is_pinned_and_conda_uses_the_same_pins():
