@@ -360,29 +360,44 @@ def test_bad_heads_and_models_raise_value_errors(gpt_and_batches):
 # --- the exercise checks of lesson 09 (they live here with the module they teach) -----------------
 
 
-def test_the_lesson_09_checks_pass_right_answers_and_name_the_usual_mistakes():
+def test_the_lesson_09_checks_pass_the_utils_functions_and_name_the_usual_mistakes():
+    """The checks' references are the functions of this module; each wrong answer is named (more of them in
+    tests/wrong_answers/lesson09.py)."""
     from utils.checks import CheckFailed
-    from utils.checks.reading_attention import check_norm_shares, check_pattern_correlation, check_previous_token_score
+    from utils.checks.reading_attention import (
+        check_mean_ablation_loss,
+        check_norm_shares,
+        check_pattern_correlation,
+        check_previous_token_scores,
+    )
 
-    check_previous_token_score(lambda w: hs.previous_token_score(w).item())
+    def mean_ablation_loss(model, layer, head, batches):
+        with hs.mean_ablate_heads(model, layer, head, hs.head_means(model, layer, batches)):
+            return hs.mean_loss(model, batches)
+
+    check_previous_token_scores(hs.batch_previous_token_score)
     check_pattern_correlation(lambda a, b: hs.pattern_correlation(a, b).item())
     check_norm_shares(lambda w, v: hs.row_shares(hs.norm_weighted(w, v)))
+    check_mean_ablation_loss(mean_ablation_loss)
 
-    with pytest.raises(CheckFailed, match="not over all n rows"):
-        check_previous_token_score(lambda w: torch.diagonal(w, -1).sum().item() / w.shape[0])
-    with pytest.raises(CheckFailed, match=r"its previous token is w\[i, i - 1\]"):
-        check_previous_token_score(lambda w: (torch.diagonal(w, 1).sum() / (len(w) - 1)).item())
-    cosine = lambda a, b: (a.flatten() @ b.flatten() / (a.norm() * b.norm())).item()  # noqa: E731
+    with pytest.raises(CheckFailed, match="padding was counted"):
+        check_previous_token_scores(lambda w, m: torch.diagonal(w, -1, -2, -1).mean((0, 2)))
     with pytest.raises(CheckFailed, match="cosine similarity"):
-        check_pattern_correlation(cosine)
-    with pytest.raises(CheckFailed, match="expected one number"):
-        check_pattern_correlation(lambda a, b: torch.corrcoef(a))
-    with pytest.raises(CheckFailed, match="not its square"):
-        check_norm_shares(lambda w, v: hs.row_shares(w * v.norm(dim=-1)[None] ** 2))
-    with pytest.raises(CheckFailed, match="divide by the row's total"):
+        check_pattern_correlation(lambda a, b: (a.flatten() @ b.flatten() / (a.norm() * b.norm())).item())
+    with pytest.raises(CheckFailed, match="divide each row by its total"):
         check_norm_shares(lambda w, v: w * v.norm(dim=-1)[None])
+
+    def zero_ablation(model, layer, head, batches):
+        with hs.ablate_heads(model, layer, head):
+            return hs.mean_loss(model, batches)
+
+    with pytest.raises(CheckFailed, match="zero ablation"):
+        check_mean_ablation_loss(zero_ablation)
+    def blank(weights, values):
+        raise NotImplementedError()
+
     with pytest.raises(CheckFailed, match="not written yet"):
-        check_norm_shares(lambda w, v: (_ for _ in ()).throw(NotImplementedError()))
+        check_norm_shares(blank)
 
 
 def test_per_layer_reads_what_models_return_and_refuses_what_would_mix_texts():
