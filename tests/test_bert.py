@@ -118,6 +118,24 @@ def test_pad_batch_pads_to_the_longest_and_masks_the_padding():
     assert batch["attention_mask"].dtype == torch.long
 
 
+def test_truncate_ids_cuts_like_the_tokenizer_and_keeps_sep(tokenizer):
+    text = "Pre-training reads a great deal of ordinary text and hides some of the words."
+    whole = tokenizer(text)["input_ids"]
+    for max_length in (2, 5, 9, len(whole), len(whole) + 3):
+        assert bert.truncate_ids(whole, max_length) == tokenizer(text, truncation=True, max_length=max_length)[
+            "input_ids"]
+    with pytest.raises(ValueError, match=">= 2"):
+        bert.truncate_ids(whole, 1)
+
+
+def test_pad_batch_with_max_length_truncates_then_pads_to_the_longest():
+    batch = bert.pad_batch([[101, 5, 6, 7, 8, 102], [101, 102]], pad_id=0, max_length=4)
+    assert batch["input_ids"].tolist() == [[101, 5, 6, 102], [101, 102, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    short = bert.pad_batch([[101, 5, 102], [101, 102]], pad_id=0, max_length=10)  # nothing to cut: no extra padding
+    assert short["input_ids"].shape == (2, 3)
+
+
 def test_attention_mask_from_ids():
     ids = torch.tensor([[101, 5, 102, 0], [101, 102, 0, 0]])
     assert bert.attention_mask_from_ids(ids, 0).tolist() == [[1, 1, 1, 0], [1, 1, 0, 0]]
@@ -407,3 +425,97 @@ def test_mask_tokens_follows_the_bert_recipe(tokenizer):
     kept = (corrupted == ids)[chosen].float().mean()
     assert 0.75 < masked < 0.85 and 0.06 < kept < 0.15
     assert torch.equal(corrupted[~chosen], ids[~chosen])
+
+
+def test_mask_token_ids_makes_exactly_the_three_documented_draws():
+    ids = torch.tensor([[101, 7, 8, 9, 10, 102, 0, 0], [101, 11, 12, 13, 14, 15, 16, 102]])
+    special = [0, 101, 102, 103]
+    corrupted, labels = bert.mask_token_ids(ids, special, 103, 50, 0.5, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    choose, kind, random_ids = torch.rand(ids.shape, generator=g), torch.rand(ids.shape, generator=g), \
+        torch.randint(50, ids.shape, generator=g)
+    for b in range(2):
+        for i in range(8):
+            token = ids[b, i].item()
+            if token in special or choose[b, i] >= 0.5:
+                assert (corrupted[b, i], labels[b, i]) == (token, -100)
+            else:
+                shown = 103 if kind[b, i] < 0.8 else random_ids[b, i] if kind[b, i] < 0.9 else token
+                assert (corrupted[b, i], labels[b, i]) == (shown, token)
+    assert ids[0, :6].tolist() == [101, 7, 8, 9, 10, 102]  # the input is left alone
+    assert corrupted.dtype == labels.dtype == torch.long
+
+
+def test_mask_token_ids_agrees_with_the_rates_of_transformers_data_collator(tokenizer):
+    """transformers' DataCollatorForLanguageModeling documents the same rule (15% chosen, 80% [MASK],
+    10% random, 10% kept, special tokens never, labels -100 elsewhere) with draws of its own: the
+    shares must agree within the noise of 40,000 tokens."""
+    from transformers import DataCollatorForLanguageModeling
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(2000, 3000, (100, 400), generator=g)
+    ids[:, 0], ids[:, -1], ids[:, -50:-1] = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    ours = bert.mask_tokens(ids, tokenizer, generator=g)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=0)
+    batch = collator.torch_mask_tokens(ids.clone(), special_tokens_mask=torch.isin(
+        ids, torch.tensor(tokenizer.all_special_ids)))
+    for corrupted, labels in (ours, batch):
+        chosen = labels != -100
+        assert not chosen[:, 0].any() and not chosen[:, -50:].any()  # [CLS], [SEP] and padding never
+        assert torch.equal(labels[chosen], ids[chosen]) and torch.equal(corrupted[~chosen], ids[~chosen])
+    shares = []
+    for corrupted, labels in (ours, batch):
+        chosen = labels != -100
+        masked = (corrupted == tokenizer.mask_token_id)[chosen].float().mean()
+        kept = (corrupted == ids)[chosen].float().mean()
+        shares.append(torch.tensor([chosen[:, 1:-50].float().mean(), masked, kept]))
+    assert torch.allclose(shares[0], torch.tensor([0.15, 0.8, 0.1]), atol=0.02)
+    assert torch.allclose(shares[0], shares[1], atol=0.02)
+
+
+def test_mask_token_ids_refuses_bad_input():
+    with pytest.raises(TypeError, match="int64"):
+        bert.mask_token_ids(torch.zeros(2, 3), [0], 103, 10)
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        bert.mask_token_ids(torch.zeros(2, 3, dtype=torch.long), [0], 103, 10, probability=1.5)
+
+
+def test_mean_pool_averages_the_real_tokens_only():
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]])
+    by_loop = torch.stack([hidden[b, : int(mask[b].sum())].mean(0) for b in range(3)])
+    torch.testing.assert_close(bert.mean_pool(hidden, mask), by_loop)
+    noisy = hidden.masked_fill(mask[..., None] == 0, 1e6)  # what sits in the padding does not matter
+    torch.testing.assert_close(bert.mean_pool(noisy, mask), by_loop)
+    with pytest.raises(ValueError, match="no real token"):
+        bert.mean_pool(hidden, torch.zeros(3, 5, dtype=torch.long))
+
+
+def test_fit_linear_probe_equals_sgd_on_a_zero_initialised_linear_layer():
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn(20, 6, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 3, (20,), generator=g)
+    weight, bias = bert.fit_linear_probe(features, labels, 3, steps=25, lr=0.7)
+    layer = torch.nn.Linear(6, 3).double()  # an independent route: autograd and torch.optim
+    torch.nn.init.zeros_(layer.weight)
+    torch.nn.init.zeros_(layer.bias)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.7)
+    for _ in range(25):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(layer(features), labels).backward()
+        optimizer.step()
+    torch.testing.assert_close(weight, layer.weight.detach())
+    torch.testing.assert_close(bias, layer.bias.detach())
+
+
+def test_fit_linear_probe_separates_separable_classes_and_refuses_bad_input():
+    g = torch.Generator().manual_seed(2)
+    labels = torch.arange(40) % 2
+    features = torch.randn(40, 3, generator=g) + 3 * labels[:, None].float()
+    weight, bias = bert.fit_linear_probe(features, labels, 2, steps=200, lr=0.5)
+    assert ((features @ weight.T + bias).argmax(-1) == labels).all()
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1"):
+        bert.fit_linear_probe(features, labels + 1, 2, steps=1, lr=0.1)
+    with pytest.raises(ValueError, match="int64 tensor of shape"):
+        bert.fit_linear_probe(features, labels.float(), 2, steps=1, lr=0.1)

@@ -313,3 +313,34 @@ def test_training_loop_check_reports_errors_and_blanks_through_the_framework():
         check_training_loop(blank)
     with pytest.raises(CheckFailed, match="expected a function, got float"):
         check_training_loop(2.5)
+
+
+# --- Lessons 07 to 09: the checks against the references of utils -----------------------------------
+
+
+def test_lessons_07_to_09_checks_pass_the_utils_functions_and_leave_the_global_random_state_alone(capsys):
+    """The references live in utils (tested there); here the checks' own machinery is tested: the wrappers
+    that build fixed models, fresh generators and tiny networks for each case must let a right answer
+    through, and must not move the learner's global random stream while they do it."""
+    from utils import bert, generation, metrics
+    from utils import head_scores as hs
+    from utils.checks.bert import check_linear_probe, check_macro_scores, check_mask_tokens, check_truncate_and_pad
+    from utils.checks.generation import check_beam_search, check_repetition_penalty
+    from utils.checks.reading_attention import check_mean_ablation_loss, check_previous_token_scores
+
+    def mean_ablation_loss(model, layer, head, batches):
+        with hs.mean_ablate_heads(model, layer, head, hs.head_means(model, layer, batches)):
+            return hs.mean_loss(model, batches)
+
+    state = torch.random.get_rng_state()
+    check_repetition_penalty(generation.repetition_penalty)
+    check_beam_search(generation.beam_search)
+    check_truncate_and_pad(lambda s, pad, m: tuple(bert.pad_batch(s, pad, max_length=m).values()))
+    check_macro_scores(lambda y, p, k: tuple(metrics.macro_scores(y, p, k)))
+    check_mask_tokens(lambda ids, special, mask, vocab, g, p=0.15: bert.mask_token_ids(ids, special, mask, vocab, p, g))
+    check_linear_probe(lambda h, m, y, k, steps, lr: bert.fit_linear_probe(bert.mean_pool(h.detach(), m), y, k,
+                                                                           steps, lr))
+    check_previous_token_scores(hs.batch_previous_token_score)
+    check_mean_ablation_loss(mean_ablation_loss)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert capsys.readouterr().out.count("✓") == 8

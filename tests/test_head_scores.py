@@ -69,6 +69,35 @@ def test_offset_score_equals_a_loop(n, offset, seed):
     assert hs.offset_score(w, offset).item() == pytest.approx(expected, rel=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 7), offset=st.integers(-3, 3), seed=st.integers(0, 10_000), left=st.booleans())
+def test_batch_offset_score_equals_a_loop_over_the_real_pairs(n, offset, seed, left):
+    if abs(offset) >= n:
+        return
+    w = random_maps(3, 2, n, n, seed=seed)  # (batch 3, heads 2, n, n)
+    lengths = [n, max(abs(offset) + 1, n - 1), abs(offset) + 1]
+    mask = torch.tensor([[1] * k + [0] * (n - k) for k in lengths])
+    mask = mask.flip(-1) if left else mask  # padding on the left (decoders) or on the right (BERT)
+    pairs = [(b, i, i + offset) for b in range(3) for i in range(n)
+             if 0 <= i + offset < n and mask[b, i] and mask[b, i + offset]]
+    expected = [sum(w[b, h, i, j].item() for b, i, j in pairs) / len(pairs) for h in range(2)]
+    assert hs.batch_offset_score(w, mask, offset).tolist() == pytest.approx(expected, rel=1e-12)
+
+
+def test_batch_previous_token_score_ignores_padding_and_without_padding_is_the_mean_score():
+    w = random_maps(2, 3, 5, 5, seed=4)
+    full = torch.ones(2, 5, dtype=torch.long)
+    torch.testing.assert_close(hs.batch_previous_token_score(w, full), hs.previous_token_score(w).mean(0))
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    other = w.clone()
+    other[0, :, 3:] = random_maps(3, 2, 5, seed=5)  # new padding rows: the score must not move
+    torch.testing.assert_close(hs.batch_previous_token_score(other, mask), hs.batch_previous_token_score(w, mask))
+    with pytest.raises(ValueError, match=r"shape \(batch, n\) = \(2, 5\)"):
+        hs.batch_previous_token_score(w, full[:, :4])
+    with pytest.raises(ValueError, match="no pair of real tokens"):
+        hs.batch_previous_token_score(w, torch.tensor([[1, 0, 0, 0, 0], [0, 0, 0, 0, 1]]))
+
+
 def test_scores_keep_the_leading_dims_and_score_every_head_on_its_own():
     w = random_maps(3, 4, 7, 7, seed=1)  # (layers, heads, n, n)
     scores = hs.previous_token_score(w)
@@ -239,6 +268,59 @@ def test_ablation_equals_zeroing_the_heads_columns_of_the_output_projection(gpt_
     assert ablated == pytest.approx(hs.mean_loss(edited, batches), abs=1e-6)
 
 
+def test_head_means_are_the_mean_of_each_heads_attention_output(gpt_and_batches):
+    """An independent route for layer 0: a head's output is its weights times its values, softmax(QK^T) V,
+    computed here from the model's own weights (need_weights=True) and v_proj."""
+    model, batches = gpt_and_batches
+    attn = model.blocks[0].attn
+    outputs = []
+    with torch.no_grad():
+        for x, _ in batches:
+            _, _, weights = model(x, need_weights=True)
+            pos = torch.arange(x.shape[1])
+            h = model.blocks[0].ln1(model.tok_emb(x) + model.pos_emb(pos))
+            v = attn.v_proj(h).view(*x.shape, attn.n_heads, attn.d_head).transpose(1, 2)  # (batch, heads, n, d)
+            outputs.append((weights[0] @ v).transpose(1, 2).reshape(-1, attn.n_heads, attn.d_head))
+    torch.testing.assert_close(hs.head_means(model, 0, batches), torch.cat(outputs).mean(0), atol=1e-6, rtol=1e-5)
+
+
+def test_mean_ablation_equals_moving_the_head_into_the_bias_of_the_output_projection(gpt_and_batches):
+    """Independently: a head whose output is the constant m adds W^O_h m to every position, which is
+    the same as zeroing its columns of W^O and adding W^O_h m to the bias."""
+    model, batches = gpt_and_batches
+    layer, head = 1, 2
+    means = hs.head_means(model, layer, batches)
+    d_head = model.blocks[layer].attn.d_head
+    edited = copy.deepcopy(model)
+    old = edited.blocks[layer].attn.out_proj
+    new = torch.nn.Linear(old.in_features, old.out_features, bias=True)  # the model has no bias: give it one
+    with torch.no_grad():
+        columns = old.weight[:, head * d_head:(head + 1) * d_head]
+        new.bias.copy_(columns @ means[head] + (0 if old.bias is None else old.bias))
+        columns.zero_()
+        new.weight.copy_(old.weight)
+    edited.blocks[layer].attn.out_proj = new
+    before = hs.mean_loss(model, batches)
+    with hs.mean_ablate_heads(model, layer, head, means):
+        ablated = hs.mean_loss(model, batches)
+    assert ablated == pytest.approx(hs.mean_loss(edited, batches), abs=1e-6)
+    with hs.ablate_heads(model, layer, head):
+        assert hs.mean_loss(model, batches) != pytest.approx(ablated, abs=1e-4)  # zero is another ablation
+    assert hs.mean_loss(model, batches) == before and not model.blocks[layer].attn.out_proj._forward_pre_hooks
+
+
+def test_mean_ablation_with_zero_means_is_zero_ablation_and_bad_means_are_refused(gpt_and_batches):
+    model, batches = gpt_and_batches
+    zeros = torch.zeros(4, 4)
+    with hs.mean_ablate_heads(model, 0, [1, 3], zeros):
+        mean_zero = hs.mean_loss(model, batches)
+    with hs.ablate_heads(model, 0, [1, 3]):
+        assert hs.mean_loss(model, batches) == pytest.approx(mean_zero, abs=1e-7)
+    with pytest.raises(ValueError, match=r"means must have shape \(heads, d_head\) = \(4, 4\)"), \
+            hs.mean_ablate_heads(model, 0, 1, torch.zeros(16)):
+        pass
+
+
 def test_ablation_losses_tries_every_head_once(gpt_and_batches):
     model, batches = gpt_and_batches
     losses = hs.ablation_losses(model, batches)
@@ -278,29 +360,44 @@ def test_bad_heads_and_models_raise_value_errors(gpt_and_batches):
 # --- the exercise checks of lesson 09 (they live here with the module they teach) -----------------
 
 
-def test_the_lesson_09_checks_pass_right_answers_and_name_the_usual_mistakes():
+def test_the_lesson_09_checks_pass_the_utils_functions_and_name_the_usual_mistakes():
+    """The checks' references are the functions of this module; each wrong answer is named (more of them in
+    tests/wrong_answers/lesson09.py)."""
     from utils.checks import CheckFailed
-    from utils.checks.reading_attention import check_norm_shares, check_pattern_correlation, check_previous_token_score
+    from utils.checks.reading_attention import (
+        check_mean_ablation_loss,
+        check_norm_shares,
+        check_pattern_correlation,
+        check_previous_token_scores,
+    )
 
-    check_previous_token_score(lambda w: hs.previous_token_score(w).item())
+    def mean_ablation_loss(model, layer, head, batches):
+        with hs.mean_ablate_heads(model, layer, head, hs.head_means(model, layer, batches)):
+            return hs.mean_loss(model, batches)
+
+    check_previous_token_scores(hs.batch_previous_token_score)
     check_pattern_correlation(lambda a, b: hs.pattern_correlation(a, b).item())
     check_norm_shares(lambda w, v: hs.row_shares(hs.norm_weighted(w, v)))
+    check_mean_ablation_loss(mean_ablation_loss)
 
-    with pytest.raises(CheckFailed, match="not over all n rows"):
-        check_previous_token_score(lambda w: torch.diagonal(w, -1).sum().item() / w.shape[0])
-    with pytest.raises(CheckFailed, match=r"its previous token is w\[i, i - 1\]"):
-        check_previous_token_score(lambda w: (torch.diagonal(w, 1).sum() / (len(w) - 1)).item())
-    cosine = lambda a, b: (a.flatten() @ b.flatten() / (a.norm() * b.norm())).item()  # noqa: E731
+    with pytest.raises(CheckFailed, match="padding was counted"):
+        check_previous_token_scores(lambda w, m: torch.diagonal(w, -1, -2, -1).mean((0, 2)))
     with pytest.raises(CheckFailed, match="cosine similarity"):
-        check_pattern_correlation(cosine)
-    with pytest.raises(CheckFailed, match="expected one number"):
-        check_pattern_correlation(lambda a, b: torch.corrcoef(a))
-    with pytest.raises(CheckFailed, match="not its square"):
-        check_norm_shares(lambda w, v: hs.row_shares(w * v.norm(dim=-1)[None] ** 2))
-    with pytest.raises(CheckFailed, match="divide by the row's total"):
+        check_pattern_correlation(lambda a, b: (a.flatten() @ b.flatten() / (a.norm() * b.norm())).item())
+    with pytest.raises(CheckFailed, match="divide each row by its total"):
         check_norm_shares(lambda w, v: w * v.norm(dim=-1)[None])
+
+    def zero_ablation(model, layer, head, batches):
+        with hs.ablate_heads(model, layer, head):
+            return hs.mean_loss(model, batches)
+
+    with pytest.raises(CheckFailed, match="zero ablation"):
+        check_mean_ablation_loss(zero_ablation)
+    def blank(weights, values):
+        raise NotImplementedError()
+
     with pytest.raises(CheckFailed, match="not written yet"):
-        check_norm_shares(lambda w, v: (_ for _ in ()).throw(NotImplementedError()))
+        check_norm_shares(blank)
 
 
 def test_per_layer_reads_what_models_return_and_refuses_what_would_mix_texts():

@@ -95,6 +95,23 @@ def test_three_classes_agree_with_sklearn():
         assert metrics.f1(labels, predictions, positive=c) == pytest.approx(expected)
 
 
+def test_macro_scores_by_hand_and_against_sklearn():
+    labels, predictions = [0, 1, 2, 2], [0, 2, 2, 2]
+    # class 0: P = R = F1 = 1; class 1: never predicted, P = R = F1 = 0; class 2: P = 2/3, R = 1, F1 = 0.8
+    got = metrics.macro_scores(labels, predictions, 3)
+    assert got == pytest.approx((5 / 9, 2 / 3, 0.6))
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 5):
+        labels, predictions = rng.integers(0, k, 60), rng.integers(0, k - 1, 60)  # class k - 1 never predicted
+        theirs = sk.precision_recall_fscore_support(labels, predictions, average="macro", labels=list(range(k)),
+                                                    zero_division=0)[:3]
+        assert metrics.macro_scores(labels, predictions, k) == pytest.approx(theirs)
+
+
+def test_a_class_that_never_occurs_still_counts_in_the_macro_average():
+    assert metrics.macro_scores([0, 1], [0, 1], 3) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+
+
 def test_report_and_plot():
     line = metrics.report([0, 1, 1, 0], [0, 1, 0, 0], name="toy")
     assert line.startswith("toy: accuracy 75.00%") and "F1 0.6667" in line

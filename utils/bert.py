@@ -14,6 +14,9 @@ $LLM_COURSE_BERT.
     save_classifier(model, tokenizer, "spam-bert")     # safetensors + config + vocabulary
     model = load_classifier("spam-bert")               # a folder is a name like any other
 
+Also here: pre-training's masked-language-model corruption (mask_tokens, mask_token_ids) and a linear
+probe on a frozen encoder's vectors (mean_pool, fit_linear_probe).
+
 Batches use *dynamic padding*: each batch is padded to its own longest sequence, not to a fixed
 length. `bucket=True` also groups sequences of similar length so that little padding is left; that
 is faster, but where length predicts the label (spam messages are twice as long as ham) it also sorts
@@ -238,14 +241,27 @@ def attention_mask_from_ids(input_ids: torch.Tensor, pad_id: int) -> torch.Tenso
     return (input_ids != pad_id).long()
 
 
-def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+def truncate_ids(ids: list[int], max_length: int) -> list[int]:
+    """An id list cut to at most max_length ids, keeping its last id.
+
+    A BERT input ends with [SEP]; cutting the end off would lose it, so a long text keeps its first
+    max_length - 1 ids and its last one, as the tokenizer does with truncation=True. max_length >= 2.
+    """
+    _check_cut_length(max_length)
+    return list(ids) if len(ids) <= max_length else list(ids[: max_length - 1]) + [ids[-1]]
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int, max_length: int | None = None) -> dict[str, torch.Tensor]:
     """Pad id lists on the right to the longest of them. Returns input_ids and attention_mask (batch, n).
 
     This is *dynamic* padding: the batch is as long as its own longest sequence, not a fixed 128.
     The mask is built from the lengths, so a real token that happens to share the pad id is kept.
+    With max_length, longer sequences are first cut by truncate_ids (their last id, [SEP], kept).
     """
     if not sequences:
         raise ValueError("pad_batch needs at least one sequence")
+    if max_length is not None:
+        sequences = [truncate_ids(s, max_length) for s in sequences]
     longest = max(len(s) for s in sequences)
     input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
@@ -600,26 +616,78 @@ def attention_weights(model, tokenizer, text: str) -> tuple[list[str], torch.Ten
 
 def mask_tokens(input_ids: torch.Tensor, tokenizer, probability: float = 0.15,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's masked-language-model corruption (Devlin et al. 2018, section 3.1).
+    """BERT's masked-language-model corruption (Devlin et al. 2018, section 3.1), with a tokenizer's ids.
 
-    Each ordinary token is chosen with `probability`; of the chosen ones 80% become [MASK], 10% a random
-    token and 10% stay as they are. Returns (corrupted ids, labels): labels hold the original id where a
-    token was chosen and -100 elsewhere (-100 = ignored by cross-entropy), so the loss is computed only on
-    the chosen positions. Special tokens ([CLS], [SEP], [PAD]) are never chosen.
+    mask_token_ids with the tokenizer's special tokens ([CLS], [SEP], [PAD], ...), [MASK] id and vocabulary
+    size. Returns (corrupted ids, labels).
     """
-    ids = input_ids.clone()
-    special = torch.zeros_like(ids, dtype=torch.bool)
-    for token_id in tokenizer.all_special_ids:
-        special |= ids == token_id
-    chosen = (torch.rand(ids.shape, generator=generator) < probability) & ~special
-    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
-    roll = torch.rand(ids.shape, generator=generator)
-    to_mask = chosen & (roll < 0.8)
-    to_random = chosen & (roll >= 0.8) & (roll < 0.9)
-    ids[to_mask] = tokenizer.mask_token_id
-    random_ids = torch.randint(len(tokenizer), ids.shape, generator=generator)
-    ids[to_random] = random_ids[to_random]
-    return ids, labels
+    return mask_token_ids(input_ids, tokenizer.all_special_ids, tokenizer.mask_token_id, len(tokenizer),
+                          probability, generator)
+
+
+def mask_token_ids(input_ids: torch.Tensor, special_ids, mask_id: int, vocab_size: int,
+                   probability: float = 0.15, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The masked-language-model rule: choose, then corrupt 80/10/10.
+
+    Each token whose id is not in special_ids is chosen with `probability`; of the chosen ones 80% become
+    mask_id, 10% a random id in 0..vocab_size - 1 and 10% stay as they are (so the model cannot trust a
+    visible token to be genuine). Three draws from `generator`, in this order, each of input_ids' shape:
+    torch.rand (chosen where < probability), torch.rand (under 0.8: [MASK]; from 0.8 to 0.9: random;
+    from 0.9 on: kept), torch.randint(vocab_size) (the random ids).
+
+    input_ids: (...) int64. Returns (corrupted, labels), both int64 of the same shape: labels hold the
+    original id where a token was chosen and -100 elsewhere (cross-entropy ignores -100), so the loss
+    counts the chosen positions only. input_ids itself is left unchanged.
+    """
+    _check_masking(input_ids, probability, vocab_size)
+    ordinary = ~torch.isin(input_ids, torch.as_tensor(list(special_ids), dtype=input_ids.dtype))
+    chosen = (torch.rand(input_ids.shape, generator=generator) < probability) & ordinary
+    kind = torch.rand(input_ids.shape, generator=generator)
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    corrupted = torch.where(chosen & (kind < 0.8), mask_id, input_ids)
+    corrupted = torch.where(chosen & (kind >= 0.8) & (kind < 0.9), random_ids, corrupted)
+    labels = torch.where(chosen, input_ids, -100)
+    return corrupted, labels
+
+
+# ---------------------------------------------------------------------------------------------------
+# A linear probe: what a frozen encoder's vectors already know
+# ---------------------------------------------------------------------------------------------------
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of each text's token vectors over its real tokens: (batch, n, d) -> (batch, d).
+
+    Padding (attention_mask 0) is left out, so a text's vector does not depend on how much padding its
+    batch needed. Every text needs at least one real token.
+    """
+    _check_pooling(hidden, attention_mask)
+    weights = attention_mask.to(hidden.dtype)[..., None]  # (batch, n, 1): 1 for a real token, 0 for padding
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+def fit_linear_probe(features: torch.Tensor, labels: torch.Tensor, num_classes: int, steps: int,
+                     lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A linear classifier on fixed features, fitted by full-batch gradient descent on the cross-entropy.
+
+    logits = features @ weight.T + bias. weight (num_classes, d) and bias (num_classes,) start at zero;
+    each of the `steps` steps moves them by -lr times the gradient of the mean cross-entropy over all
+    examples, which for softmax and cross-entropy is (probabilities - one_hot(labels)) / N with respect
+    to the logits. Zero start and full batches make the result exact and repeatable.
+
+    features: (N, d) float; labels: (N,) int64 in 0..num_classes - 1. Returns (weight, bias).
+    """
+    _check_probe(features, labels, num_classes, steps, lr)
+    weight = features.new_zeros(num_classes, features.shape[1])
+    bias = features.new_zeros(num_classes)
+    targets = torch.nn.functional.one_hot(labels, num_classes).to(features.dtype)
+    for _ in range(steps):
+        probs = torch.softmax(features @ weight.T + bias, dim=-1)
+        error = (probs - targets) / len(labels)  # the gradient of the mean loss with respect to the logits
+        weight = weight - lr * error.T @ features
+        bias = bias - lr * error.sum(dim=0)
+    return weight, bias
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -820,3 +888,41 @@ def _check_text_fits(n: int, model) -> None:
             f"paragraph (a picture of {n} x {n} weights is unreadable anyway). Its first {limit - 2} tokens, as "
             f"text, are tokenizer.decode(tokenizer(text, truncation=True, max_length={limit})['input_ids'][1:-1])."
         )
+
+
+def _check_cut_length(max_length) -> None:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be a whole number >= 2 (room for [CLS] and [SEP]), got {_short(max_length)}")
+
+
+def _check_masking(input_ids, probability, vocab_size) -> None:
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
+        raise TypeError("input_ids must be an int64 tensor of token ids (e.g. tokenizer(..., return_tensors='pt'))")
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
+        raise ValueError(f"probability must be a number from 0 to 1 (BERT uses 0.15), got {_short(probability)}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be a positive whole number (len(tokenizer)), got {_short(vocab_size)}")
+
+
+def _check_pooling(hidden, attention_mask) -> None:
+    if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or not hidden.is_floating_point():
+        raise ValueError("hidden must be a float tensor (batch, n, d), e.g. the encoder's last_hidden_state")
+    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != tuple(hidden.shape[:2]):
+        raise ValueError(f"attention_mask must be a (batch, n) tensor, {tuple(hidden.shape[:2])} for this hidden, "
+                         f"got {_short(getattr(attention_mask, 'shape', attention_mask))}")
+    if (attention_mask.sum(dim=1) == 0).any():
+        raise ValueError("a text of the batch has no real token (its attention_mask row is all 0): it has no mean")
+
+
+def _check_probe(features, labels, num_classes, steps, lr) -> None:
+    if not isinstance(features, torch.Tensor) or features.dim() != 2 or not features.is_floating_point():
+        raise ValueError("features must be a float tensor (N, d): one vector per example, e.g. from mean_pool")
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.shape != features.shape[:1]:
+        raise ValueError(f"labels must be an int64 tensor of shape ({features.shape[0]},), one class per example")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be a whole number >= 2, got {_short(num_classes)}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1} (num_classes={num_classes})")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {_short(steps)}")
+    _check_lr(lr)

@@ -1,10 +1,15 @@
-"""Turning a trained GPT's next-token scores into text: greedy, temperature, top-k, top-p.
+"""Turning a trained GPT's next-token scores into text: greedy, temperature, top-k, top-p, a
+repetition penalty, and beam search.
 
 Every strategy is the same loop: run the model, take the logits of the last position, turn them
 into a choice of next token, append it, repeat. They differ only in how the choice is made.
+Beam search runs the same loop on several candidate texts at once and keeps the `beam_width`
+most probable ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +36,62 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     remove_sorted = mass_before >= p
     remove = remove_sorted.scatter(-1, order, remove_sorted)  # back to vocabulary order
     return logits.masked_fill(remove, float("-inf"))
+
+
+def repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al. 2019), in the form most libraries apply it.
+
+    Every token that occurs in `previous` has its logit divided by `penalty` if it is positive and
+    multiplied by it if it is negative, so that penalty > 1 always makes the token less likely
+    (and penalty < 1 more likely). A token counts once, however often it occurs.
+
+    logits: (..., vocab); previous: the ids so far, (..., n) with the same leading dims (n may be 0).
+    Returns a new tensor shaped like logits.
+    """
+    _check_repetition_args(logits, previous, penalty)
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, previous, True)
+    penalised = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalised, logits)
+
+
+def beam_search(
+    log_probs: Callable[[torch.Tensor], torch.Tensor], prompt: torch.Tensor, steps: int, beam_width: int
+) -> tuple[torch.Tensor, float]:
+    """The continuation of `prompt` by `steps` tokens that beam search finds, and its log-probability.
+
+    A beam is a candidate text with a score, the sum of the log-probabilities of its new tokens. At
+    each step every beam is extended by every token of the vocabulary, and the `beam_width`
+    extensions with the highest scores become the new beams. beam_width=1 is greedy decoding; a
+    width of vocab ** steps tries every continuation. No end-of-text token: every beam grows by
+    exactly `steps` tokens.
+
+    log_probs: a function from ids (beams, n) to next-token log-probabilities (beams, vocab), e.g.
+        next_token_log_probs(model); it is called once per step, with every beam at once.
+    prompt: the ids to continue, shape (n,).
+    Returns (ids, score): the best beam, shape (n + steps,), and its score as a float.
+    """
+    _check_beam_args(prompt, steps, beam_width)
+    beams = prompt[None]  # (1, n): the search starts from one beam, the prompt
+    scores = torch.zeros(1)
+    for _ in range(steps):
+        totals = scores[:, None] + log_probs(beams)  # (beams, vocab): each beam extended by each token
+        vocab = totals.shape[-1]
+        best = totals.flatten().topk(min(beam_width, totals.numel()))  # sorted, best first
+        beams = torch.cat([beams[best.indices // vocab], (best.indices % vocab)[:, None]], dim=1)
+        scores = best.values
+    return beams[0], float(scores[0])
+
+
+def next_token_log_probs(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function beam_search needs, for our GPT: ids (beams, n) -> log-probabilities (beams, vocab)
+    of the token after each beam (the model reads at most its last context_length tokens)."""
+
+    @torch.no_grad()
+    def log_probs(ids: torch.Tensor) -> torch.Tensor:
+        logits, _, _ = model(ids[:, -model.config.context_length:])
+        return F.log_softmax(logits[:, -1, :], dim=-1)
+
+    return log_probs
 
 
 def next_token(
@@ -116,6 +177,27 @@ def _check_top_k(k: int) -> None:
 def _check_top_p(p: float) -> None:
     if not 0.0 < p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {p}")
+
+
+def _check_repetition_args(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> None:
+    if not (isinstance(penalty, (int, float)) and not isinstance(penalty, bool) and 0 < penalty < float("inf")):
+        raise ValueError(f"the repetition penalty must be a positive number (1 = no penalty, 1.2 is usual), got "
+                         f"{penalty!r}")
+    if not isinstance(previous, torch.Tensor) or previous.dtype not in (torch.long, torch.int):
+        raise TypeError("previous must be a tensor of token ids (int64), the text so far: (..., n)")
+    if previous.shape[:-1] != logits.shape[:-1]:
+        raise ValueError(f"previous has shape {tuple(previous.shape)} but logits {tuple(logits.shape)}: they need "
+                         "the same leading dims, one row of ids for each row of logits")
+    if previous.numel() and (int(previous.min()) < 0 or int(previous.max()) >= logits.shape[-1]):
+        raise ValueError(f"the ids in previous must lie in 0..{logits.shape[-1] - 1}, the vocabulary of the logits")
+
+
+def _check_beam_args(prompt: torch.Tensor, steps: int, beam_width: int) -> None:
+    if not isinstance(prompt, torch.Tensor) or prompt.dim() != 1 or prompt.dtype not in (torch.long, torch.int):
+        raise ValueError("the prompt must be a 1-d tensor of token ids, e.g. torch.tensor(tok.encode('ROMEO:'))")
+    for name, value, least in (("steps", steps, 0), ("beam_width", beam_width, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
 
 
 def _check_temperature(temperature: float) -> None:

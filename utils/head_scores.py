@@ -8,6 +8,7 @@ functions here reduce each matrix to one number that answers a question about th
     next_token_score(w)            ... to the token just after it
     self_score(w)                  ... to itself
     offset_score(w, k)             ... to the token k places away (the three above are k = -1, +1, 0)
+    batch_offset_score(w, mask, k) the same over a padded batch of texts, padding left out
     score_to_positions(w, where)   ... to chosen positions ([CLS], [SEP], punctuation, spaces)
     score_to_targets(w, targets)   ... each to its own target (token i to targets[i], e.g. the last space)
     attention_entropy(w)           how spread out each row is, in nats (0 = all on one token)
@@ -26,6 +27,14 @@ What a score cannot say is whether the head matters. For that, remove the head a
     with ablate_heads(model, layer, head):   # our GPT, with one head's output set to zero
         loss = mean_loss(model, batches)
     ablation_losses(model, batches)         # (layers, heads): the loss with each head removed
+
+Zero is an output the head never gives, so zero ablation also measures the shock of an unusual input
+to the layers above. Mean ablation writes the head's average output instead: it removes what the
+head says about *this* text and keeps what it says about every text.
+
+    means = head_means(model, layer, batches)            # (heads, d_head)
+    with mean_ablate_heads(model, layer, head, means):
+        loss = mean_loss(model, batches)
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ __all__ = [
     "as_weights",
     "per_layer",
     "offset_score",
+    "batch_offset_score",
+    "batch_previous_token_score",
     "previous_token_score",
     "next_token_score",
     "self_score",
@@ -51,6 +62,8 @@ __all__ = [
     "row_shares",
     "top_heads",
     "ablate_heads",
+    "head_means",
+    "mean_ablate_heads",
     "mean_loss",
     "ablation_losses",
 ]
@@ -140,6 +153,29 @@ def offset_score(attentions, offset: int) -> torch.Tensor:
         raise ValueError(f"offset must be an integer with |offset| < n = {n}, got {offset!r}")
     # diagonal(offset=k) holds w[i, i + k]: k = -1 is the line just below the main diagonal.
     return torch.diagonal(weights, offset=offset, dim1=-2, dim2=-1).mean(-1)
+
+
+def batch_offset_score(weights: torch.Tensor, attention_mask: torch.Tensor, offset: int) -> torch.Tensor:
+    """offset_score over a padded batch: the mean weight from token i to token i + offset, over every
+    pair (i, i + offset) of every text in which both tokens are real (attention_mask 1).
+
+    weights: (batch, ..., n, n), e.g. (batch, heads, n, n); attention_mask: (batch, n), 1 for a real
+    token and 0 for padding, on either side. Every pair counts once, so a long text weighs more than a
+    short one. Returns the dims between batch and (n, n), e.g. (heads,).
+    """
+    weights = as_weights(weights)
+    real = _checked_batch_mask(weights, attention_mask, offset)
+    n = weights.shape[-1]
+    line = torch.diagonal(weights, offset=offset, dim1=-2, dim2=-1)  # (batch, ..., n - |offset|): w[i, i + offset]
+    queries = torch.arange(max(0, -offset), n - max(0, offset))
+    pairs = (real[:, queries] & real[:, queries + offset]).to(line.dtype)  # (batch, n - |offset|)
+    pairs = pairs.reshape(pairs.shape[0], *([1] * (line.dim() - 2)), pairs.shape[1])  # broadcast over heads
+    return (line * pairs).sum(dim=(0, -1)) / pairs.sum()
+
+
+def batch_previous_token_score(weights: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """batch_offset_score with offset -1: the previous-token score of each head over a padded batch."""
+    return batch_offset_score(weights, attention_mask, -1)
 
 
 def previous_token_score(attentions) -> torch.Tensor:
@@ -315,6 +351,87 @@ def ablate_heads(model, layer: int, heads):
         handle.remove()
 
 
+@torch.no_grad()
+def head_means(model, layer: int, batches) -> torch.Tensor:
+    """(heads, d_head): each head's output in layer `layer`, averaged over every position of every batch.
+
+    A head's output is its d_head slice of the input of attn.out_proj (see ablate_heads); every position
+    of every text counts once. batches: (x, y) pairs as mean_loss takes them (y is not used). The model
+    runs in eval mode and is left in the mode it was in.
+    """
+    attn, _ = _check_heads(model, layer, [])
+    batches = _checked_batches(batches)
+    outputs = []
+
+    def keep(module, inputs):
+        outputs.append(inputs[0].reshape(-1, attn.d_model))
+
+    handle = attn.out_proj.register_forward_pre_hook(keep)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        for x, _ in batches:
+            model(x.to(device))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return torch.cat(outputs).mean(dim=0).view(attn.n_heads, attn.d_head)
+
+
+@contextlib.contextmanager
+def mean_ablate_heads(model, layer: int, heads, means: torch.Tensor):
+    """Inside the `with` block, the given head(s) of layer `layer` give their mean output everywhere.
+
+    means: (heads, d_head), e.g. head_means(model, layer, batches). A forward pre-hook on attn.out_proj
+    writes means[h] into head h's slice at every position: the head still adds its average message,
+    but nothing that depends on the text. Leaving the block removes the hook.
+    """
+    attn, heads = _check_heads(model, layer, heads)
+    means = torch.as_tensor(means)
+    if tuple(means.shape) != (attn.n_heads, attn.d_head):
+        raise ValueError(f"means must have shape (heads, d_head) = {(attn.n_heads, attn.d_head)}, as head_means "
+                         f"returns it; got {tuple(means.shape)}")
+    keep = torch.ones(attn.n_heads, attn.d_head)
+    keep[heads] = 0.0
+    keep, written = keep.flatten(), (means * (1 - keep)).flatten()  # (d_model,) each
+
+    def write_means(module, inputs):
+        (x,) = inputs
+        return (x * keep.to(x.device, x.dtype) + written.to(x.device, x.dtype),)
+
+    handle = attn.out_proj.register_forward_pre_hook(write_means)
+    try:
+        yield model
+    finally:
+        handle.remove()
+
+
+def _checked_batch_mask(weights: torch.Tensor, attention_mask, offset: int) -> torch.Tensor:
+    """attention_mask as a bool (batch, n) tensor that fits weights (batch, ..., n, n)."""
+    n = weights.shape[-1]
+    if weights.dim() < 3:
+        raise ValueError(f"weights must be (batch, ..., n, n), e.g. (batch, heads, n, n); got {tuple(weights.shape)}")
+    mask = torch.as_tensor(attention_mask).cpu()
+    if tuple(mask.shape) != (weights.shape[0], n):
+        raise ValueError(f"attention_mask must have shape (batch, n) = {(weights.shape[0], n)} to fit weights of "
+                         f"shape {tuple(weights.shape)}, got {tuple(mask.shape)}")
+    if not isinstance(offset, int) or abs(offset) >= n:
+        raise ValueError(f"offset must be an integer with |offset| < n = {n}, got {offset!r}")
+    real = mask.bool()
+    queries = torch.arange(max(0, -offset), n - max(0, offset))
+    if not (real[:, queries] & real[:, queries + offset]).any():
+        raise ValueError(f"no pair of real tokens {abs(offset)} apart in the batch: nothing to average")
+    return real
+
+
+def _checked_batches(batches) -> list:
+    batches = list(batches)
+    if not batches:
+        raise ValueError("no batches given: pass a list of (x, y) pairs")
+    return batches
+
+
 def _check_heads(model, layer: int, heads) -> tuple:
     blocks = getattr(model, "blocks", None)
     if blocks is None or not hasattr(blocks[0], "attn"):
@@ -333,9 +450,7 @@ def _check_heads(model, layer: int, heads) -> tuple:
 @torch.no_grad()
 def mean_loss(model, batches) -> float:
     """Mean cross-entropy of our GPT over batches of (x, y) token ids, each (batch, n), in eval mode."""
-    batches = list(batches)
-    if not batches:
-        raise ValueError("no batches given: pass a list of (x, y) pairs")
+    batches = _checked_batches(batches)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

@@ -14,6 +14,10 @@ fell there. With two labels and "positive" = 1 (spam, or a positive review):
 
 A ratio whose denominator is 0 (no positive predictions, say) is defined as 0 here, not NaN, as
 scikit-learn does with zero_division=0: a model that never says "spam" has caught no spam.
+
+With more than two classes, each class in turn is "positive" and the others are "negative"; the
+*macro* average is the plain mean of the per-class scores, so a rare class counts as much as a
+common one (macro_scores).
 """
 
 from __future__ import annotations
@@ -68,6 +72,23 @@ def scores_from_confusion(matrix, positive: int = 1) -> Scores:
     recall = _ratio(tp, tp + fn)
     f1 = _ratio(2 * precision * recall, precision + recall)
     return Scores(_ratio(np.trace(matrix), matrix.sum()), precision, recall, f1)
+
+
+class MacroScores(NamedTuple):
+    precision: float
+    recall: float
+    f1: float
+
+
+def macro_scores(labels: Sequence[int], predictions: Sequence[int], num_classes: int) -> MacroScores:
+    """Precision, recall and F1 of every class 0..num_classes - 1, each averaged over the classes.
+
+    Macro F1 is the mean of the per-class F1 scores (not the F1 of the mean precision and recall). A
+    class that never occurs, in the labels or the predictions, still counts: its scores are 0.
+    """
+    matrix = confusion_matrix(labels, predictions, num_classes)
+    per_class = [scores_from_confusion(matrix, positive=c) for c in range(num_classes)]
+    return MacroScores(*(float(np.mean([getattr(s, name) for s in per_class])) for name in MacroScores._fields))
 
 
 def scores(labels: Sequence[int], predictions: Sequence[int], positive: int = 1) -> Scores:
