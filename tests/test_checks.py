@@ -344,3 +344,11 @@ def test_lessons_07_to_09_checks_pass_the_utils_functions_and_leave_the_global_r
     check_mean_ablation_loss(mean_ablation_loss)
     assert torch.equal(torch.random.get_rng_state(), state)
     assert capsys.readouterr().out.count("✓") == 8
+
+
+def test_the_answer_and_the_reference_each_draw_from_their_own_copy_of_a_generator(capsys):
+    def draw(g):
+        return torch.rand(3, generator=g)
+
+    run_cases("draw", draw, draw, [Case((torch.Generator().manual_seed(4),))])  # shared: the two would differ
+    assert "✓ draw" in capsys.readouterr().out

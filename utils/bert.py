@@ -584,11 +584,8 @@ def mean_vectors(model, tokenizer, texts: list[str], batch_size: int = 64,
     _check_reading(model, batch_size, max_length)
     encoder = _encoder(model)
 
-    def mean(output, batch):
-        keep = batch["attention_mask"].unsqueeze(-1).to(output.last_hidden_state.dtype)
-        return (output.last_hidden_state * keep).sum(1) / keep.sum(1)
-
-    return _per_text(encoder, tokenizer, texts, batch_size, max_length, encoder.config.hidden_size, mean)
+    return _per_text(encoder, tokenizer, texts, batch_size, max_length, encoder.config.hidden_size,
+                     lambda output, batch: mean_pool(output.last_hidden_state, batch["attention_mask"]))
 
 
 @torch.no_grad()

@@ -94,8 +94,15 @@ def _clone(value):
         return value.copy()
     if isinstance(value, list):
         return [_clone(v) for v in value]
+    if isinstance(value, tuple):  # a case's args are a tuple: every item gets its own copy
+        items = [_clone(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
     if isinstance(value, dict):
         return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, torch.Generator):  # the answer draws from its own copy, in the same state
+        copy = torch.Generator(device=value.device)
+        copy.set_state(value.get_state())
+        return copy
     return value
 
 
