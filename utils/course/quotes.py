@@ -66,10 +66,11 @@ def printed_numbers(text: str) -> list[str]:
 
 
 def agrees(quoted: str, printed: str) -> bool:
-    """True when `printed`, rounded to the decimals of `quoted`, is `quoted` (commas ignored)."""
+    """True when `printed`, rounded to the decimals of `quoted`, is `quoted` (commas ignored; the sign
+    too, since prose says it in words: "fell by 0.31" quotes a printed -0.31)."""
     try:
-        want = Decimal(quoted.replace(",", ""))
-        value = Decimal(printed)
+        want = abs(Decimal(quoted.replace(",", "")))
+        value = abs(Decimal(printed))
     except InvalidOperation:
         return False
     step = Decimal(1).scaleb(want.as_tuple().exponent)
