@@ -225,7 +225,6 @@ ATTENTION_NOTEBOOKS = [
     # (notebook, head views expected, widgets expected)
     ("notebooks/04_multi_head_attention.ipynb", False, True),
     ("notebooks/07_generation.ipynb", True, False),
-    ("notebooks/08_bert_finetuning.ipynb", True, False),
     ("notebooks/09_reading_attention.ipynb", True, False),
 ]
 

@@ -9,14 +9,6 @@ import pytest
 import torch
 
 from utils import how_many_heads as hx
-from utils.attention import merge_heads, split_heads
-from utils.checks import CheckFailed
-from utils.checks.multi_head import (
-    check_merge_heads,
-    check_mha_parameter_count,
-    check_multi_head_attention,
-    check_split_heads,
-)
 from utils.head_scores import ablate_heads
 from utils.views.attention_heatmaps import AttentionExplorer
 from utils.views.how_many_heads_plots import plot_experiment, plot_heads
@@ -207,43 +199,3 @@ def test_explorer_dropdowns_change_the_picture():
 def test_explorer_needs_rows():
     with pytest.raises(ValueError, match="row"):
         AttentionExplorer(hx.HeadsModel(1), {})
-
-
-# --- the exercise checks ------------------------------------------------------------------------
-
-
-def reference_mha(x, w_qkv, w_o, n_heads, causal=False):
-    from utils.attention import causal_mask, scaled_dot_product_attention
-
-    q, k, v = (split_heads(t, n_heads) for t in (x @ w_qkv).split(x.shape[-1], dim=-1))
-    out, _ = scaled_dot_product_attention(q, k, v, causal_mask(x.shape[1]) if causal else None)
-    return merge_heads(out) @ w_o
-
-
-def test_checks_pass_right_answers(capsys):
-    check_split_heads(split_heads)
-    check_merge_heads(merge_heads)
-    check_multi_head_attention(reference_mha)
-    check_mha_parameter_count(lambda d, h, bias=True: 4 * d * d + (4 * d if bias else 0))
-    assert capsys.readouterr().out.count("✓") == 4
-
-
-def test_checks_catch_the_usual_mistakes():
-    with pytest.raises(CheckFailed, match="Case 2 .*(?s:.*)mixes tokens"):
-        check_split_heads(lambda x, h: x.view(x.shape[0], h, x.shape[1], -1))
-    with pytest.raises(CheckFailed, match="Case 2 .*(?s:.*)glues different tokens"):
-        check_merge_heads(lambda x: x.reshape(x.shape[0], x.shape[2], -1))
-
-    def scaled_by_d_model(x, w_qkv, w_o, n_heads, causal=False):
-        d = x.shape[-1]
-        q, k, v = (split_heads(t, n_heads) for t in (x @ w_qkv).split(d, dim=-1))
-        return merge_heads((q @ k.transpose(-2, -1) / d**0.5).softmax(-1) @ v) @ w_o
-
-    with pytest.raises(CheckFailed, match="Case 2 .*(?s:.*)sqrt\\(d_head\\)"):
-        check_multi_head_attention(scaled_by_d_model)
-    with pytest.raises(CheckFailed, match="Case 4 .*(?s:.*)causal"):
-        check_multi_head_attention(lambda x, w_qkv, w_o, n_heads, causal=False: reference_mha(x, w_qkv, w_o, n_heads))
-    with pytest.raises(CheckFailed, match="Case 1 .*(?s:.*)biases"):
-        check_mha_parameter_count(lambda d, h, bias=True: 4 * d * d)
-    with pytest.raises(CheckFailed, match="depend on the heads|heads"):
-        check_mha_parameter_count(lambda d, h, bias=True: 4 * d * (d // h) + 4 * d)
