@@ -108,3 +108,20 @@ def test_the_syllabus_totals_are_the_sums():
     assert computing == sum(0 if r[1] == "under 1" else int(r[1]) for r in rows.values())
     assert 60 * h2 + m2 == sum(r[2] for r in rows.values())
     assert 60 * h3 + m3 == sum(r[3] for r in rows.values())
+
+
+def test_the_run_record_adds_up_the_cells_and_names_the_slowest():
+    """What the runner records, from nbclient's timestamps: computing = the code cells' times added up."""
+    from utils.course.run_notebooks import run_record
+
+    def timed(seconds: float):
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-12-01T10:00:00.000Z",
+                                      "shell.execute_reply": f"2026-12-01T10:00:{seconds:06.3f}Z"}
+        return cell
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"), timed(1.5), timed(30.0), timed(2.25)])
+    run = run_record(nb, wall=40.0, load=0.5)
+    assert run["computing_seconds"] == 33.8  # 1.5 + 30 + 2.25, rounded to 0.1 s
+    assert run["slowest_cells"][:2] == [[2, 30.0], [3, 2.2]]
+    assert all("execution" not in cell.metadata for cell in nb.cells)  # the timestamps are not stored

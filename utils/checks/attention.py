@@ -15,9 +15,8 @@ from ..attention import causal_mask as _causal_mask
 from ..attention import padding_mask as _padding_mask
 from ..attention import scaled_dot_product_attention
 from .core import Case, Mistake, difference, run_cases, seeded_randn
-from .embeddings import run_by_hand
 from .hints import exercise
-from .rules import NoTorchCall
+from .rules import CourseFunctionsOff, NoTorchCall
 
 __all__ = [
     "check_scaled_scores",
@@ -154,8 +153,7 @@ def check_attention(attention) -> None:
     v3 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     causal4 = torch.ones(4, 4, dtype=torch.bool).tril()
     keep = torch.tensor([[True, True, True, True, True], [True, True, True, False, False]])
-    run_by_hand(
-        ua, ["scaled_dot_product_attention"], _NO_FUSED,
+    run_cases(
         "attention",
         attention,
         scaled_dot_product_attention,
@@ -190,7 +188,7 @@ def check_attention(attention) -> None:
         hint="The weights are the softmax of the scaled scores over the keys; the output mixes the values.",
         compare=_compare_pair,
         exercise="3.2",
-        rules=[_FUSED],
+        rules=[CourseFunctionsOff(ua, ("scaled_dot_product_attention",), _NO_FUSED), _FUSED],
         mistakes=[
             Mistake(_attention_with(scale=False), "the scores were not divided by the square root of d_k."),
             Mistake(_attention_with(softmax=lambda s: s.softmax(dim=-2)), "the softmax ran over the queries "
@@ -223,8 +221,7 @@ def check_attention(attention) -> None:
 ))
 def check_causal_mask(causal_mask) -> None:
     """Exercise 3.3: the (n, n) bool mask where query i may attend to keys 0..i."""
-    run_by_hand(
-        ua, ["causal_mask"], "build the mask yourself.",
+    run_cases(
         "causal_mask",
         causal_mask,
         _causal_mask,
@@ -250,6 +247,7 @@ def check_causal_mask(causal_mask) -> None:
             Mistake(lambda n: torch.ones(n, n).tril(), "a mask of numbers: it must be a bool tensor "
                     "(dtype=torch.bool), True = may attend."),
         ],
+        rules=[CourseFunctionsOff(ua, ("causal_mask",), "build the mask yourself.")],
     )
 
 
@@ -269,8 +267,7 @@ def _padding_mask_from_lengths(lengths: torch.Tensor, n: int) -> torch.Tensor:
 ))
 def check_padding_mask_from_lengths(padding_mask_from_lengths) -> None:
     """Exercise 3.4: (batch, n) bool mask, True for the first lengths[b] positions of sequence b."""
-    run_by_hand(
-        ua, ["padding_mask"], "build the mask yourself.",
+    run_cases(
         "padding_mask_from_lengths",
         padding_mask_from_lengths,
         _padding_mask_from_lengths,
@@ -301,6 +298,7 @@ def check_padding_mask_from_lengths(padding_mask_from_lengths) -> None:
             Mistake(lambda lengths, n: (torch.arange(n) < lengths[:, None]).long(), "a mask of numbers: it must "
                     "be a bool tensor, True = real token."),
         ],
+        rules=[CourseFunctionsOff(ua, ("padding_mask",), "build the mask yourself.")],
     )
 
 
@@ -345,8 +343,7 @@ def _from_lengths(attention_mask, n_q):
 ))
 def check_combined_mask(combined_mask) -> None:
     """Exercise 3.5: causal and padding together, for left or right padding and fewer queries than keys."""
-    run_by_hand(
-        ua, ["causal_mask", "padding_mask"], "combine your own masks from exercises 3.3 and 3.4.",
+    run_cases(
         "combined_mask",
         combined_mask,
         _combined_mask,
@@ -396,6 +393,8 @@ def check_combined_mask(combined_mask) -> None:
             Mistake(lambda attention_mask, n_q: _combined_mask(attention_mask, n_q).long(), "a mask of numbers: it "
                     "must be a bool tensor, True = may attend."),
         ],
+        rules=[CourseFunctionsOff(ua, ("causal_mask", "padding_mask"),
+                                  "combine your own masks from exercises 3.3 and 3.4.")],
     )
 
 
@@ -426,8 +425,7 @@ def check_safe_attention(safe_attention) -> None:
     left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]]).bool()
     left_causal = torch.ones(4, 4, dtype=torch.bool).tril() & left[:, None, :]  # queries 0, 1 of row 0 see nothing
     nothing = torch.zeros(3, 5, dtype=torch.bool)
-    run_by_hand(
-        ua, ["scaled_dot_product_attention"], _NO_FUSED,
+    run_cases(
         "safe_attention",
         safe_attention,
         scaled_dot_product_attention,
@@ -471,7 +469,7 @@ def check_safe_attention(safe_attention) -> None:
         "masked attention.",
         compare=_compare_pair,
         exercise="3.6",
-        rules=[_FUSED],
+        rules=[CourseFunctionsOff(ua, ("scaled_dot_product_attention",), _NO_FUSED), _FUSED],
         mistakes=[
             Mistake(_attention_with(), "a query with no allowed key has only -inf scores, and softmax turns them "
                     "into 0/0 = NaN: give such rows weights 0 (and so an output of 0)."),

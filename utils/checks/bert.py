@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..bert import attention_mask_from_ids, fit_linear_probe, mask_token_ids, mean_pool, pad_batch
 from ..metrics import macro_scores
-from .core import Case, CheckFailed, Mistake, difference, run_cases, seeded_randint, seeded_randn
+from .core import Case, CheckFailed, Mistake, built_aside, difference, run_cases, seeded_randint, seeded_randn
 from .hints import exercise
 from .rules import NoAttribute, enforced
 
@@ -274,7 +274,7 @@ def check_macro_scores(macro_scores) -> None:
 def _tiny_setup(seed: int, optimizer_name: str):
     """A 2-layer BERT classifier small enough to train in milliseconds, a padded batch and an optimizer.
 
-    Built under torch.random.fork_rng, so that the learner's global random state is left alone.
+    Built aside (core.built_aside), so that the learner's global random state is left alone.
     """
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -284,9 +284,7 @@ def _tiny_setup(seed: int, optimizer_name: str):
     config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=32, num_labels=2,
                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = BertForSequenceClassification(config).train()
+    model = built_aside(lambda: BertForSequenceClassification(config).train(), seed)
     input_ids = seeded_randint(5, 100, (4, 8), seed=seed + 1)
     lengths = torch.tensor([8, 6, 3, 8])
     attention_mask = (torch.arange(8) < lengths[:, None]).long()

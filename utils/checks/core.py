@@ -41,6 +41,16 @@ def seeded_randint(low: int, high: int, shape: tuple[int, ...], seed: int) -> to
     return torch.randint(low, high, shape, generator=torch.Generator().manual_seed(seed))
 
 
+def built_aside(build: Callable, seed: int | None = None):
+    """build(), e.g. a tiny model for a case, without moving the learner's global random stream (building
+    a module draws its initial weights from it). With a seed, those draws come from
+    torch.manual_seed(seed), so the same seed builds the same model on every run."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return build()
+
+
 @dataclass
 class Case:
     """One call of the answer: args (and kwargs), plus an optional hint for this case only."""
@@ -278,7 +288,7 @@ def run_cases(
         limit = max(time_limit, SLOWER_THAN_REFERENCE * took)
         args, kwargs = _clone(case.args), _clone(case.kwargs)
         try:
-            with enforced(rules):
+            with enforced(rules, answer):
                 got = _call_with_limit(functools.partial(answer, *args, **kwargs), limit)
         except RuleBroken as broken:
             raise CheckFailed(f"{where}\n  {broken}{more}") from None

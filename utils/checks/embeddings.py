@@ -5,8 +5,7 @@ The references come from torch and utils.embeddings, never from the solution not
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,47 +14,9 @@ from .. import embeddings
 from ..embeddings import sinusoidal_positions
 from .core import Case, Mistake, run_cases, seeded_randint, seeded_randn
 from .hints import exercise
-from .rules import NoAttribute, NoTorchCall, RuleBroken
+from .rules import CourseFunctionsOff, NoTorchCall
 
 __all__ = ["check_embed_one_hot", "check_sinusoidal", "check_add_positions", "check_table_gradient"]
-
-
-@contextlib.contextmanager
-def refused_by_name(answer: Callable, functions: Sequence[Callable], why: str) -> Iterator[None]:
-    """Refuse `functions` where the learner's code imported them by name (`from utils.embeddings import
-    sinusoidal_positions`), which NoAttribute on their module cannot see: while the check runs, every
-    global name of the answer's module that is bound to one of them calls a refusal instead.
-
-    A local helper, used by the checks of lessons 01-03: the framework's rules cover attributes of
-    classes and modules, not the learner's own globals. The reference and the known mistakes live in
-    the check modules, whose globals are not touched.
-    """
-    space = getattr(answer, "__globals__", None) or {}
-    swapped = {name: value for name, value in space.items() if any(value is f for f in functions)}
-    try:
-        for name, function in swapped.items():
-            space[name] = _refusal(function, why)
-        yield
-    finally:
-        space.update(swapped)
-
-
-def _refusal(function: Callable, why: str) -> Callable:
-    def refuse(*args, **kwargs):
-        raise RuleBroken(f"your code used {function.__module__}.{function.__name__}, which this exercise "
-                         f"rules out: {why}")
-
-    return refuse
-
-
-def run_by_hand(module, names: Sequence[str], why: str, name: str, answer: Callable, reference: Callable,
-                cases: Sequence[Case], *, rules: Sequence = (), **kwargs) -> None:
-    """run_cases for an exercise that writes by hand what `module`'s functions `names` already do: they
-    are refused while the answer runs, as attributes of the module and under any name the learner
-    imported them by."""
-    own = [NoAttribute(module, n, why) for n in names]
-    with refused_by_name(answer, [getattr(module, n) for n in names], why):
-        run_cases(name, answer, reference, cases, rules=[*rules, *own], **kwargs)
 
 
 # --- 2.1 -------------------------------------------------------------------------------------------
@@ -178,8 +139,7 @@ _NO_TABLE = "build the table from the formula yourself."
 ))
 def check_sinusoidal(sinusoidal) -> None:
     """Exercise 2.2: the sinusoidal position table (n, d), built without a Python loop."""
-    run_by_hand(
-        embeddings, ["sinusoidal_positions"], _NO_TABLE,
+    run_cases(
         "sinusoidal",
         sinusoidal,
         sinusoidal_positions,
@@ -215,6 +175,7 @@ def check_sinusoidal(sinusoidal) -> None:
             Mistake(_times_the_power, "the positions were multiplied by 10000^(2i/d): the angle is the "
                     "position divided by it."),
         ],
+        rules=[CourseFunctionsOff(embeddings, ("sinusoidal_positions",), _NO_TABLE)],
     )
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model import GPT, Block, GPTConfig
-from .core import Case, Mistake, run_cases, seeded_randint, seeded_randn
+from .core import Case, Mistake, built_aside, run_cases, seeded_randint, seeded_randn
 from .hints import exercise
 from .rules import NoAttribute, NoTorchCall
 
@@ -120,15 +120,13 @@ def _randomise(module: nn.Module, seed: int) -> None:
 
 
 def _block(n_embd: int, n_head: int, bias: bool, seed: int) -> Block:
-    with torch.random.fork_rng(devices=[]):  # building a module draws random numbers; keep the learner's stream
-        block = Block(GPTConfig(n_embd=n_embd, n_head=n_head, bias=bias))
+    block = built_aside(lambda: Block(GPTConfig(n_embd=n_embd, n_head=n_head, bias=bias)))
     _randomise(block, seed)
     return block.eval()
 
 
 def _gpt(seed: int, tie_weights: bool = True, **config) -> GPT:
-    with torch.random.fork_rng(devices=[]):
-        model = GPT(GPTConfig(tie_weights=tie_weights, **config))
+    model = built_aside(lambda: GPT(GPTConfig(tie_weights=tie_weights, **config)))
     _randomise(model, seed)
     return model.eval()
 

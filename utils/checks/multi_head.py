@@ -3,93 +3,22 @@
 The references are built from PyTorch itself (view/transpose/reshape, torch.nn.MultiheadAttention and
 F.scaled_dot_product_attention), independently of the solution notebook. The notebook asks for plain
 tensor operations, so the course's own attention functions are switched off while an answer runs
-(`CourseFunctionsOff`, a helper of this module that lessons 05 and 06 use too).
+(rules.CourseFunctionsOff).
 """
 
 from __future__ import annotations
-
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import attention
-from .core import Case, Mistake, run_cases, seeded_randn
+from .core import Case, Mistake, built_aside, run_cases, seeded_randn
 from .hints import exercise
-from .rules import NoAttribute, NoTorchCall, RuleBroken
+from .rules import CourseFunctionsOff, NoAttribute, NoTorchCall
 
 __all__ = ["check_split_heads", "check_merge_heads", "check_multi_head_attention", "check_mha_parameter_count",
            "check_grouped_query_attention"]
-
-
-# --- A rule the framework does not have: course functions switched off, under any name --------------
-
-
-@dataclass(frozen=True)
-class CourseFunctionsOff:
-    """Switches off some functions of a course module while the answer runs, under every name it can
-    reach them by: the module's attribute (`utils.attention.split_heads`, or an import inside the
-    answer) and any name in the answer's own globals bound to the same object (a notebook's
-    `from utils.attention import split_heads as sh` at the top). rules.NoAttribute covers only the
-    first, and an answer that *is* the course's function (passed straight to the check) is refused too.
-    """
-
-    module: object
-    names: tuple[str, ...]
-    why: str
-
-    def refusal(self, name: str) -> Callable:
-        label = f"{self.module.__name__}.{name}"
-
-        def refuse(*args, **kwargs):
-            raise RuleBroken(f"your code used {label}, which this exercise rules out: {self.why}")
-
-        return refuse
-
-    @contextlib.contextmanager
-    def applied(self, answer: Callable) -> Iterator[None]:
-        originals = {name: getattr(self.module, name) for name in self.names}
-        namespace = getattr(answer, "__globals__", {})
-        aliases = {key: name for key, value in namespace.items() for name, original in originals.items()
-                   if value is original}
-        try:
-            for name in self.names:
-                setattr(self.module, name, self.refusal(name))
-            for key, name in aliases.items():
-                namespace[key] = self.refusal(name)
-            yield
-        finally:
-            for name, original in originals.items():
-                setattr(self.module, name, original)
-            for key, name in aliases.items():
-                namespace[key] = originals[name]
-
-    def which_is(self, answer) -> str | None:
-        return next((name for name in self.names if getattr(self.module, name) is answer), None)
-
-
-def guarded(answer, *offs: CourseFunctionsOff):
-    """The answer, run with the given course functions switched off. A value that is not callable is
-    handed back as it is, so that run_cases says "expected a function"."""
-    if not callable(answer):
-        return answer
-
-    @functools.wraps(answer)
-    def run(*args, **kwargs):
-        for off in offs:
-            same = off.which_is(answer)
-            if same:
-                off.refusal(same)()
-        with contextlib.ExitStack() as stack:
-            for off in offs:
-                stack.enter_context(off.applied(answer))
-            return answer(*args, **kwargs)
-
-    return run
 
 
 _ATTENTION_OFF = CourseFunctionsOff(
@@ -140,7 +69,7 @@ def check_split_heads(split_heads) -> None:
     """Exercise 4.1: (batch, n, d_model) -> (batch, heads, n, d_head)."""
     run_cases(
         "split_heads",
-        guarded(split_heads, _ATTENTION_OFF),
+        split_heads,
         _split_heads,
         [
             Case((torch.arange(8.0).view(1, 1, 8), 2),
@@ -157,6 +86,7 @@ def check_split_heads(split_heads) -> None:
         ],
         hint="Head h must hold features h*d_head to (h+1)*d_head - 1 of every token, token by token.",
         exercise="4.1",
+        rules=[_ATTENTION_OFF],
         mistakes=[Mistake(_split_straight, _STRAIGHT), Mistake(_split_strided, _STRIDED)],
     )
 
@@ -192,7 +122,7 @@ def check_merge_heads(merge_heads) -> None:
     """Exercise 4.2: (batch, heads, n, d_head) -> (batch, n, heads * d_head), the inverse of split."""
     run_cases(
         "merge_heads",
-        guarded(merge_heads, _ATTENTION_OFF),
+        merge_heads,
         _merge_heads,
         [
             Case((torch.arange(8.0).view(1, 2, 1, 4),),
@@ -206,6 +136,7 @@ def check_merge_heads(merge_heads) -> None:
         ],
         hint="Each output row is one token: head 0's d_head features, then head 1's, and so on.",
         exercise="4.2",
+        rules=[_ATTENTION_OFF],
         mistakes=[
             Mistake(_merge_straight, "the heads were reshaped away without bringing the tokens back in front "
                     "first: each output row glues pieces of different tokens together."),
@@ -220,8 +151,7 @@ def check_merge_heads(merge_heads) -> None:
 
 def _multi_head_attention(x, w_qkv, w_o, n_heads, causal=False):
     d_model = x.shape[-1]
-    with torch.random.fork_rng(devices=[]):  # its random init would move the learner's random stream on
-        mha = nn.MultiheadAttention(d_model, n_heads, bias=False, batch_first=True, dtype=x.dtype)
+    mha = built_aside(lambda: nn.MultiheadAttention(d_model, n_heads, bias=False, batch_first=True, dtype=x.dtype))
     with torch.no_grad():
         # PyTorch stores weights for y = x @ W.T; the exercise's matrices are used as y = x @ W.
         mha.in_proj_weight.copy_(w_qkv.T)
@@ -277,7 +207,7 @@ def check_multi_head_attention(multi_head_attention) -> None:
     """Exercise 4.3: the forward pass of multi-head self-attention from a fused W_qkv and W^O."""
     run_cases(
         "multi_head_attention",
-        guarded(multi_head_attention, _ATTENTION_OFF),
+        multi_head_attention,
         _multi_head_attention,
         [
             _mha_case(1, 3, 4, 1, False, 0,
@@ -298,7 +228,7 @@ def check_multi_head_attention(multi_head_attention) -> None:
         rtol=1e-6,
         atol=1e-8,
         exercise="4.3",
-        rules=[_TORCH_ATTENTION],
+        rules=[_ATTENTION_OFF, _TORCH_ATTENTION],
         mistakes=[
             Mistake(_mha_variant(scale_by_model=True), "the scores were divided by sqrt(d_model); each head's "
                     "dot products have d_head terms, so the scale is sqrt(d_head)."),
@@ -420,7 +350,7 @@ def check_grouped_query_attention(grouped_query_attention) -> None:
     """Exercise 4.5: attention where groups of query heads share one key/value head (GQA, MQA)."""
     run_cases(
         "grouped_query_attention",
-        guarded(grouped_query_attention, _ATTENTION_OFF),
+        grouped_query_attention,
         _gqa_reference,
         [
             _gqa_case(1, 4, 8, 2, 2, False, 10,
@@ -440,7 +370,7 @@ def check_grouped_query_attention(grouped_query_attention) -> None:
         rtol=1e-6,
         atol=1e-8,
         exercise="4.5",
-        rules=[_TORCH_ATTENTION],
+        rules=[_ATTENTION_OFF, _TORCH_ATTENTION],
         mistakes=[
             Mistake(_gqa_variant(share="tiled"), "the K/V heads were repeated as a whole stack, so query head h "
                     "got K/V head h % n_kv_heads. GQA shares each K/V head with a group of consecutive query "

@@ -14,7 +14,7 @@ import torch
 
 from .. import head_scores as hs
 from ..model import GPT, GPTConfig
-from .core import Case, Mistake, difference, run_cases, seeded_randint, seeded_randn
+from .core import Case, Mistake, built_aside, difference, run_cases, seeded_randint, seeded_randn
 from .hints import exercise
 
 __all__ = ["check_previous_token_scores", "check_pattern_correlation", "check_norm_shares",
@@ -297,11 +297,9 @@ def check_norm_shares(norm_shares) -> None:
 
 def _tiny_gpt(n_head: int, seed: int) -> GPT:
     """A 2-layer GPT in float64 with large random weights, so that every head's output varies from position
-    to position. Built under fork_rng: the learner's global random state is left alone."""
+    to position. Built aside: the learner's global random state is left alone."""
     config = GPTConfig(vocab_size=12, context_length=8, n_layer=2, n_head=n_head, n_embd=16)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GPT(config).double().eval()
+    model = built_aside(lambda: GPT(config).double().eval(), seed)
     with torch.no_grad():
         for i, (name, p) in enumerate(model.named_parameters()):
             if ".ln" not in name and not name.startswith("ln"):

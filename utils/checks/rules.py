@@ -40,6 +40,28 @@ class NoAttribute:
     why: str
 
 
+@dataclass(frozen=True)
+class CourseFunctionsOff:
+    """Rules out functions of a course module while the answer runs, under every name it can reach them
+    by: the module's attribute (`utils.bpe.merge`, or an import inside the answer), any name in the
+    answer's own globals bound to the same object (a notebook's `from utils.bpe import merge as m` at the
+    top), and the function itself handed to the check as the answer. An exercise that writes by hand
+    what the course already has uses this: otherwise calling the course's version would pass.
+    """
+
+    module: object
+    names: tuple[str, ...]
+    why: str
+
+    def refusal(self, name: str) -> Callable:
+        label = f"{self.module.__name__}.{name}"
+
+        def refuse(*args, **kwargs):
+            raise RuleBroken(f"your code used {label}, which this exercise rules out: {self.why}")
+
+        return refuse
+
+
 class _Refuse(TorchFunctionMode):
     def __init__(self, rules: Sequence[NoTorchCall]):
         super().__init__()
@@ -65,23 +87,57 @@ def _name(func) -> str:
     return f"torch.{name}"
 
 
+Rule = NoTorchCall | NoAttribute | CourseFunctionsOff
+
+
 @contextlib.contextmanager
-def enforced(rules: Sequence[NoTorchCall | NoAttribute]) -> Iterator[None]:
-    """Apply the rules for the duration of the block (the answer's call), then restore everything."""
+def enforced(rules: Sequence[Rule], answer: Callable | None = None) -> Iterator[None]:
+    """Apply the rules for the duration of the block (the answer's call), then restore everything.
+    `answer` is the learner's function: CourseFunctionsOff also reaches into its globals."""
     calls = [r for r in rules if isinstance(r, NoTorchCall)]
     attributes = [r for r in rules if isinstance(r, NoAttribute)]
+    offs = [r for r in rules if isinstance(r, CourseFunctionsOff)]
+    for off in offs:
+        for name in off.names:
+            if getattr(off.module, name) is answer:
+                off.refusal(name)()
     saved = [(r.owner, r.name, r.owner.__dict__[r.name] if r.name in vars(r.owner) else None) for r in attributes]
+    swaps = _course_swaps(offs, getattr(answer, "__globals__", None) or {})
     try:
         for rule in attributes:
             setattr(rule.owner, rule.name, _refusal(rule))
+        for space, key, _, refusal in swaps:
+            _assign(space, key, refusal)
         with _Refuse(calls) if calls else contextlib.nullcontext():
             yield
     finally:
+        for space, key, original, _ in reversed(swaps):
+            _assign(space, key, original)
         for owner, name, original in saved:
             if original is None:
                 delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+def _course_swaps(offs: Sequence[CourseFunctionsOff], answer_globals: dict) -> list[tuple]:
+    """(where, key, original, refusal) for every name by which the answer could reach a ruled-out
+    function: the course module's attribute and each global of the answer bound to the same object."""
+    swaps = []
+    for off in offs:
+        for name in off.names:
+            original = getattr(off.module, name)
+            swaps.append((off.module, name, original, off.refusal(name)))
+            swaps += [(answer_globals, key, value, off.refusal(name)) for key, value in answer_globals.items()
+                      if value is original]
+    return swaps
+
+
+def _assign(space, key: str, value) -> None:
+    if isinstance(space, dict):
+        space[key] = value
+    else:
+        setattr(space, key, value)
 
 
 def _refusal(rule: NoAttribute):

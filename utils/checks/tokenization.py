@@ -14,9 +14,8 @@ import regex
 from .. import bpe
 from ..bpe import BPETokenizer, apply_merges, get_pair_counts, merge, train_textbook
 from .core import Case, Mistake, difference, run_cases
-from .embeddings import run_by_hand
 from .hints import exercise
-from .rules import NoAttribute
+from .rules import CourseFunctionsOff, NoAttribute
 
 __all__ = ["check_pair_counts", "check_merge_pair", "check_encode_with_merges", "check_decode_ids", "check_train_bpe"]
 
@@ -65,8 +64,7 @@ def _count(pairs):
 ))
 def check_pair_counts(pair_counts) -> None:
     """Exercise 1.1: how often each pair of neighbouring ids occurs."""
-    run_by_hand(
-        bpe, ["get_pair_counts"], "count the pairs with your own loop.",
+    run_cases(
         "pair_counts",
         pair_counts,
         lambda ids: get_pair_counts(ids),
@@ -102,6 +100,7 @@ def check_pair_counts(pair_counts) -> None:
             Mistake(lambda ids: dict.fromkeys(zip(ids, ids[1:], strict=False), 1), "every pair got the count 1: "
                     "add 1 each time the pair occurs."),
         ],
+        rules=[CourseFunctionsOff(bpe, ("get_pair_counts",), "count the pairs with your own loop.")],
     )
 
 
@@ -140,8 +139,7 @@ def _merge_in_either_order(ids, pair, new_id):
 ))
 def check_merge_pair(merge_pair) -> None:
     """Exercise 1.2: replace every occurrence of one pair by a new id, left to right."""
-    run_by_hand(
-        bpe, ["merge"], "write the merge with your own loop.",
+    run_cases(
         "merge_pair",
         merge_pair,
         merge,
@@ -175,6 +173,7 @@ def check_merge_pair(merge_pair) -> None:
             Mistake(_merge_in_either_order, "the pair was matched in both orders: (2, 1) is a different pair "
                     "from (1, 2)."),
         ],
+        rules=[CourseFunctionsOff(bpe, ("merge",), "write the merge with your own loop.")],
     )
 
 
@@ -226,8 +225,7 @@ _OWN_LOOP = "apply the merges with your own loop."
 def check_encode_with_merges(encode_with_merges) -> None:
     """Exercise 1.3: UTF-8 bytes first, then the merges in the order they were learned."""
     english = BPETokenizer().train(_ENGLISH, 256 + 40, pattern=None)
-    run_by_hand(
-        bpe, ["apply_merges", "_apply_merges_heap"], _OWN_LOOP,
+    run_cases(
         "encode_with_merges",
         encode_with_merges,
         lambda text, merges: apply_merges(list(text.encode("utf-8")), merges),
@@ -264,7 +262,8 @@ def check_encode_with_merges(encode_with_merges) -> None:
         hint="The merges are applied one after the other, in the order learned, to the text's UTF-8 bytes.",
         compare=_compare_as(list, "a list of ids"),
         exercise="1.3",
-        rules=[NoAttribute(BPETokenizer, "encode", _OWN_LOOP)],
+        rules=[CourseFunctionsOff(bpe, ("apply_merges", "_apply_merges_heap"), _OWN_LOOP),
+               NoAttribute(BPETokenizer, "encode", _OWN_LOOP)],
         mistakes=[
             Mistake(_encode_code_points, "the text became its code points (ord of each character), not its "
                     "UTF-8 bytes: a character outside ASCII is several bytes."),
@@ -420,8 +419,7 @@ _OWN_FUNCTIONS = ("utils.bpe's functions and trainers do this for you; write the
 def check_train_bpe(train_bpe) -> None:
     """Exercise 1.5: the BPE training loop over chunks, with the course's tie rule and an early stop."""
     words = regex.findall(bpe.GPT4_PATTERN, _ENGLISH)
-    run_by_hand(
-        bpe, ["get_pair_counts", "merge", "train_textbook"], _OWN_FUNCTIONS,
+    run_cases(
         "train_bpe",
         train_bpe,
         _textbook_merges,
@@ -465,7 +463,8 @@ def check_train_bpe(train_bpe) -> None:
         "the smallest pair) and stops when no pair is left.",
         compare=_compare_as(dict, "a dict {(a, b): new_id}"),
         exercise="1.5",
-        rules=[NoAttribute(BPETokenizer, "train", _OWN_FUNCTIONS)],
+        rules=[CourseFunctionsOff(bpe, ("get_pair_counts", "merge", "train_textbook"), _OWN_FUNCTIONS),
+               NoAttribute(BPETokenizer, "train", _OWN_FUNCTIONS)],
         mistakes=[
             Mistake(_wrong_trainer(across=True), "pairs were counted across the end of one chunk and the start "
                     "of the next: chunks are separate, and a merge never crosses from one into another."),

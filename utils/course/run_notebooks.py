@@ -12,8 +12,8 @@ the student copies are regenerated (utils.course.make_exercises).
 
 Each run is recorded in the notebook's metadata (`llm_course.run`): the mode, the computing time
 (the cells' execution times added up, which the notebook's header and lessons/README.md quote as
-"M of them computing"), the wall time, the cores and torch threads, and the machine's load when it
-started, since a busy machine makes every number slower.
+"M of them computing"), the five slowest cells, the wall time, the cores and torch threads, and the
+machine's load when it started, since a busy machine makes every number slower.
 
 On a busy machine set OMP_NUM_THREADS=1: two torch threads competing with other programs for two
 cores can be many times slower than one.
@@ -64,18 +64,18 @@ def run_notebook(path: Path, timeout: int = 3600) -> float:
     return wall
 
 
-def computing_seconds(nb) -> float:
-    """The cells' execution times added up, from the timestamps nbclient records, which are removed:
-    they change on every run and say nothing to a reader."""
-    total = 0.0
-    for cell in nb.cells:
+def cell_seconds(nb) -> dict[int, float]:
+    """Each code cell's execution time, by its position in the notebook, from the timestamps nbclient
+    records, which are removed: they change on every run and say nothing to a reader."""
+    seconds = {}
+    for index, cell in enumerate(nb.cells):
         timing = cell.metadata.pop("execution", None)
         if cell.cell_type == "code" and timing:
             began = timing.get("iopub.execute_input") or timing.get("shell.execute_reply.started")
             ended = timing.get("shell.execute_reply")
             if began and ended:
-                total += (_timestamp(ended) - _timestamp(began)).total_seconds()
-    return total
+                seconds[index] = (_timestamp(ended) - _timestamp(began)).total_seconds()
+    return seconds
 
 
 def _timestamp(text: str) -> datetime.datetime:
@@ -83,9 +83,14 @@ def _timestamp(text: str) -> datetime.datetime:
 
 
 def run_record(nb, wall: float, load: float | None) -> dict:
+    """The record of one run. computing_seconds is the cells' times added up; slowest_cells names the
+    five cells that took longest ([position, seconds]), where to look first to make a lesson faster."""
+    seconds = cell_seconds(nb)
+    slowest = sorted(seconds.items(), key=lambda item: -item[1])[:5]
     return {
         "mode": "full",
-        "computing_seconds": round(computing_seconds(nb), 1),
+        "computing_seconds": round(sum(seconds.values()), 1),
+        "slowest_cells": [[index, round(s, 1)] for index, s in slowest],
         "wall_seconds": round(wall, 1),
         "cpu_cores": os.cpu_count(),
         "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
