@@ -5,6 +5,9 @@
     python benchmarks/bench_gpt.py --only quick    # the cpu-quick preset
     python benchmarks/bench_gpt.py --only 5min     # the cpu-5min preset
     python benchmarks/bench_gpt.py --only step     # our training step against a minimal yardstick
+    python benchmarks/bench_gpt.py --only lr       # cpu-quick at nanoGPT's learning rate, 1e-3
+    python benchmarks/bench_gpt.py --only muon     # Muon against AdamW, 2,000 steps of the cpu-5min model
+    python benchmarks/bench_gpt.py --only 5min --save   # also write benchmarks/results/bench_gpt_5min.txt
 
 1. cpu-quick (nanoGPT's CPU recipe): milliseconds per training step and the final validation loss
    (200 batches). nanoGPT's own code on this 2-core machine: about 35 ms per step, val loss 1.87.
@@ -13,9 +16,14 @@
    q/k/v matmul, no checks, no hooks) with AdamW set up as nanoGPT does on a CPU, against our model
    with the optimizer our trainer builds, on the same batch, the two taking turns step by step.
 2. cpu-5min: the validation loss reached and the wall-clock time (Muon, 96 dims, 4,500 steps).
-3. KV cache: tokens per second generating 500 new tokens with and without the cache, greedy, on
+3. lr: cpu-quick at 1e-3 (nanoGPT's rate) instead of the preset's 2e-3, the rest unchanged.
+4. muon: the cpu-5min model (96 dims) for 2,000 steps with AdamW at 3e-3 and with Muon at 3e-3,
+   6e-3 and 1.2e-2: the comparison behind cpu-5min's optimizer and learning rate.
+5. KV cache: tokens per second generating 500 new tokens with and without the cache, greedy, on
    a model of the cpu-quick width with a context long enough to hold them (1,024).
 Run it on an otherwise idle machine: other programs on the same cores distort every timing.
+`--save` also writes what it prints to benchmarks/results/, with the date, cores, threads and load:
+the lesson guides quote those files (`<!--bench:bench_gpt_5min-->`, checked by tests/test_quotes.py).
 """
 
 from __future__ import annotations
@@ -36,16 +44,18 @@ from utils.model import GPT, GPTConfig  # noqa: E402
 from utils.train import PRESETS, TrainConfig, Trainer, make_optimizer  # noqa: E402
 
 
-def bench_preset(name: str) -> None:
-    trainer = Trainer.from_preset(name, device="cpu")
-    print(f"\n[{name}] {trainer.model.num_parameters():,} parameters, {trainer.train_config.max_steps} steps, "
-          f"{torch.get_num_threads()} threads", flush=True)
+def bench_preset(name: str, label: str | None = None, **overrides) -> None:
+    label = label or name
+    trainer = Trainer.from_preset(name, device="cpu", **overrides)
+    cfg = trainer.train_config
+    print(f"\n[{label}] {trainer.model.num_parameters():,} parameters, {cfg.max_steps} steps, {cfg.optimizer} "
+          f"at lr {cfg.lr:g}, {torch.get_num_threads()} threads", flush=True)
     wall = time.perf_counter()
     trainer.fit(progress=False, callback=lambda t, losses: print(
         f"  step {t.step:5d}  val {losses['val']:.4f}  ({time.perf_counter() - wall:.0f} s)", flush=True))
     wall = time.perf_counter() - wall
     h = trainer.history
-    print(f"[{name}] {1000 * h.seconds / trainer.step:.1f} ms per step (evaluations included), "
+    print(f"[{label}] {1000 * h.seconds / trainer.step:.1f} ms per step (evaluations included), "
           f"{wall:.0f} s wall in all, final val loss {h.eval_val[-1]:.4f} (200 batches)", flush=True)
 
 
@@ -133,18 +143,65 @@ def bench_kv(n_new: int = 500, repeats: int = 3) -> None:
           f"speed-up {rates[True] / rates[False]:.1f}x; identical output: {same}", flush=True)
 
 
+def bench_muon() -> None:
+    """The cpu-5min model for 2,000 steps: AdamW, then Muon at three learning rates."""
+    short = dict(max_steps=2000, eval_interval=1000)
+    bench_preset("cpu-5min", "adamw 3e-3", optimizer="adamw", lr=3e-3, min_lr=3e-4, **short)
+    for lr in (3e-3, 6e-3, 1.2e-2):
+        bench_preset("cpu-5min", f"muon {lr:g}", optimizer="muon", lr=lr, min_lr=lr / 10, **short)
+
+
+BENCHES = {
+    "kv": bench_kv,
+    "step": bench_step,
+    "quick": lambda: bench_preset("cpu-quick"),
+    "lr": lambda: bench_preset("cpu-quick", "cpu-quick at lr 1e-3", lr=1e-3, min_lr=1e-4),
+    "5min": lambda: bench_preset("cpu-5min"),
+    "muon": bench_muon,
+}
+EVERYTHING = ("kv", "step", "quick", "5min")  # what a run without --only measures
+
+
+class _Tee:
+    """Writes to the terminal and to a file at once."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+
+    def flush(self):
+        for stream in self.streams:
+            stream.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["quick", "5min", "kv", "step"], default=None)
+    parser.add_argument("--only", choices=sorted(BENCHES), default=None)
+    parser.add_argument("--save", action="store_true", help="also write the output to benchmarks/results/")
     args = parser.parse_args()
-    if args.only in (None, "kv"):
-        bench_kv()
-    if args.only in (None, "step"):
-        bench_step()
-    if args.only in (None, "quick"):
-        bench_preset("cpu-quick")
-    if args.only in (None, "5min"):
-        bench_preset("cpu-5min")
+    chosen = [args.only] if args.only else list(EVERYTHING)
+    if args.save:
+        import datetime
+        import os
+
+        results = Path(__file__).resolve().parent / "results"
+        results.mkdir(exist_ok=True)
+        path = results / f"bench_gpt_{args.only or 'all'}.txt"
+        out = path.open("w", encoding="utf-8")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        out.write(f"# python benchmarks/bench_gpt.py {' '.join(sys.argv[1:])}\n# {datetime.date.today()}, "
+                  f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+                  f"load {load:.2f} at the start\n")
+        sys.stdout = _Tee(sys.__stdout__, out)
+    for name in chosen:
+        BENCHES[name]()
+    if args.save:
+        sys.stdout = sys.__stdout__
+        out.close()
+        print(f"written: {path}")
 
 
 if __name__ == "__main__":

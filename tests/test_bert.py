@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # these tests must never reach the network
 
@@ -408,6 +409,39 @@ def test_training_stops_at_max_steps_and_max_seconds(tokenizer):
     history = bert.train_classifier(tiny_model(), tokenizer, pairs, max_seconds=60, max_steps=5, batch_size=4,
                                     val_pairs=pairs[:4], progress=False)
     assert history.steps == 5 and len(history.val_accuracy) == 1
+
+
+def test_val_every_records_a_curve_from_step_0_and_the_clock_stops_while_it_evaluates(tokenizer, monkeypatch):
+    pairs = [("good", 1), ("bad", 0)] * 16
+    history = bert.train_classifier(tiny_model(), tokenizer, pairs, epochs=2, batch_size=4, val_pairs=pairs[:4],
+                                    val_every=3, progress=False)
+    assert [steps for _, steps, _ in history.val_curve] == [0, 3, 6, 9, 12, 15, 16]
+    assert all(0.0 <= accuracy <= 1.0 for _, _, accuracy in history.val_curve)
+    assert [t for t, _, _ in history.val_curve] == sorted(t for t, _, _ in history.val_curve)
+    real_evaluate = bert.evaluate
+
+    def slow_evaluate(*args, **kwargs):  # an evaluation that takes far longer than the training budget
+        time.sleep(0.3)
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(bert, "evaluate", slow_evaluate)
+    began = time.perf_counter()
+    history = bert.train_classifier(tiny_model(), tokenizer, pairs, epochs=1000, max_seconds=0.4, batch_size=4,
+                                    val_pairs=pairs[:4], val_every=10, progress=False)
+    wall = time.perf_counter() - began
+    evaluations = len(history.val_curve) + len(history.val_accuracy)
+    assert history.stopped_by_time and history.seconds >= 0.4  # the whole budget went to training,
+    assert history.seconds <= wall - 0.3 * evaluations + 0.05  # and none of the evaluations' time counted
+
+
+@pytest.mark.parametrize("val_every, val_pairs, says", [
+    (0, [("good", 1)], "whole number of steps"), (2.5, [("good", 1)], "whole number of steps"),
+    (5, None, "needs val_pairs"),
+])
+def test_val_every_is_checked(tokenizer, val_every, val_pairs, says):
+    with pytest.raises(ValueError, match=says):
+        bert.train_classifier(tiny_model(), tokenizer, [("good", 1)], val_pairs=val_pairs, val_every=val_every,
+                              progress=False)
 
 
 def test_linear_decay():

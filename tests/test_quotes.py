@@ -67,3 +67,19 @@ def test_altering_one_quoted_number_in_the_course_fails(tmp_path):
     assert not quotes.problems([q for q in quotes.notebook_quotes(quote.notebook) if q.tag == quote.tag])
     changed = [q for q in quotes.notebook_quotes(copy) if q.tag == quote.tag]
     assert any(f"quotes {altered}," in p for p in quotes.problems(changed))
+
+
+@pytest.mark.parametrize("line, ok", [
+    ("cpu-5min reached 1.529<!--bench:bench_fake--> in 256<!--bench:bench_fake--> s.", True),
+    ("cpu-5min reached 1.53<!--bench:bench_fake-->.", True),
+    ("cpu-5min reached 1.52<!--bench:bench_fake-->.", False),          # an altered number fails
+    ("cpu-5min reached 1.529<!--bench:bench_missing-->.", False),      # no such results file
+    ("a guide's 1.529<!--out:tag--> must name its notebook", False),
+])
+def test_a_guide_can_quote_a_saved_benchmark(tmp_path, monkeypatch, line, ok):
+    (tmp_path / "bench_fake.txt").write_text("[cpu-5min] 57.0 ms per step, 256 s wall in all, final val loss 1.5290\n")
+    monkeypatch.setattr(quotes, "RESULTS", tmp_path)
+    guide = tmp_path / "06_guide.md"
+    guide.write_text(f"# guide\n\n{line}\n", encoding="utf-8")
+    found = quotes.problems(quotes.guide_quotes(guide))
+    assert (not found) is ok, found

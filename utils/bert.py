@@ -361,7 +361,10 @@ def _to(batch: dict, device) -> dict:
 
 @dataclass
 class FinetuneHistory:
-    """What a training run did: one loss per optimizer step, its wall-clock time, and the evaluations."""
+    """What a training run did: one loss per optimizer step, its training time, and the evaluations.
+
+    seconds is the time spent training: the evaluations on val_pairs are not counted (the clock stops
+    while they run), so that runs with and without them can be compared."""
 
     losses: list[float] = field(default_factory=list)
     steps: int = 0
@@ -370,6 +373,8 @@ class FinetuneHistory:
     planned_steps: int = 0
     stopped_by_time: bool = False
     val_accuracy: list[float] = field(default_factory=list)  # one per epoch, when val pairs are given
+    # with val_every: (training seconds, steps, validation accuracy), from step 0 on
+    val_curve: list[tuple[float, int, float]] = field(default_factory=list)
 
     def summary(self) -> str:
         stop = ", stopped by its time budget" if self.stopped_by_time else ""
@@ -389,7 +394,7 @@ def linear_decay(step: float, total: float, warmup: float = 0.0) -> float:
 def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: float = LEARNING_RATE,
                      batch_size: int = BATCH_SIZE, max_length: int = MAX_LENGTH, weight_decay: float = 0.01,
                      warmup: float = 0.0, max_steps: int | None = None, max_seconds: float | None = None,
-                     val_pairs=None,
+                     val_pairs=None, val_every: int | None = None,
                      bucket: bool = False, mix_labels: bool = False, seed: int = 0, device=None, progress: bool = True,
                      desc: str = "fine-tuning") -> FinetuneHistory:
     """Fine-tune `model` on (text, label) pairs: AdamW, linear decay of the learning rate, dynamic padding.
@@ -400,6 +405,9 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     the time used, reaching 0 when the budget is spent, so a faster or slower machine still gets a
     complete schedule. bucket=True batches sequences of similar length (faster; see make_batches), and
     mix_labels=True with it keeps every batch's mix of labels (for data where length goes with the label).
+    val_pairs are evaluated after each epoch (history.val_accuracy), and with val_every=k also before the
+    first step and after every k-th (history.val_curve, accuracy against training time). The clock and
+    the time budget stop while an evaluation runs.
     Gradients are clipped to norm 1. Shows a tqdm bar; returns a FinetuneHistory.
     The model is left in eval mode. epochs, lr and batch_size must be positive; the labels of train_pairs
     and val_pairs must be classes of the model, 0 .. model.config.num_labels - 1.
@@ -407,6 +415,7 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     from tqdm.auto import tqdm
 
     train_pairs, val_pairs = _check_training(model, train_pairs, val_pairs, epochs, lr, batch_size, max_length)
+    _check_val_every(val_every, val_pairs)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     planned = max(1, math.ceil(epochs * math.ceil(len(train_pairs) / batch_size)))
@@ -419,10 +428,21 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     ]
     optimizer = torch.optim.AdamW(groups, lr=lr)
     history = FinetuneHistory(planned_steps=planned if max_seconds is None else 0)
-    start = time.perf_counter()
+    start, paused = time.perf_counter(), 0.0
+
+    def elapsed() -> float:  # training time: evaluations excluded
+        return time.perf_counter() - start - paused
+
+    def validate() -> float:
+        nonlocal paused
+        began = time.perf_counter()
+        accuracy = evaluate(model, tokenizer, val_pairs, max_length=max_length).accuracy
+        model.train()
+        paused += time.perf_counter() - began
+        return accuracy
 
     def out_of_time() -> bool:
-        return max_seconds is not None and time.perf_counter() - start >= max_seconds
+        return max_seconds is not None and elapsed() >= max_seconds
 
     def finished() -> bool:
         if max_steps is not None and history.steps >= max_steps:
@@ -432,13 +452,15 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
     bar = tqdm(total=None if max_seconds is not None else planned, desc=desc, disable=not progress, unit="step")
     epoch = 0
     model.train()
+    if val_every:
+        history.val_curve.append((0.0, 0, validate()))
     while not finished():
         for batch in make_batches(train_pairs, tokenizer, batch_size, max_length, shuffle=True, bucket=bucket,
                                   seed=seed + epoch, mix_labels=mix_labels):
             if finished():
                 break
             if max_seconds is not None:  # decay with the share of the time budget already used
-                factor = linear_decay(time.perf_counter() - start, max_seconds, warmup)
+                factor = linear_decay(elapsed(), max_seconds, warmup)
             else:
                 factor = linear_decay(history.steps, planned, warmup)
             for group in optimizer.param_groups:
@@ -453,12 +475,15 @@ def train_classifier(model, tokenizer, train_pairs, *, epochs: float = 2, lr: fl
             history.examples += len(batch["labels"])
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
+            if val_every and history.steps % val_every == 0:
+                history.val_curve.append((elapsed(), history.steps, validate()))
         epoch += 1
         if val_pairs is not None:
-            history.val_accuracy.append(evaluate(model, tokenizer, val_pairs, max_length=max_length).accuracy)
-            model.train()
+            history.val_accuracy.append(validate())
+    if val_every and history.val_curve[-1][1] != history.steps:
+        history.val_curve.append((elapsed(), history.steps, validate()))
     bar.close()
-    history.seconds = time.perf_counter() - start
+    history.seconds = elapsed()
     history.stopped_by_time = out_of_time()
     model.eval()
     return history
@@ -859,6 +884,15 @@ def _check_training(model, train_pairs, val_pairs, epochs, lr, batch_size, max_l
     _check_lr(lr)
     _check_reading(model, batch_size, max_length)
     return train_pairs, val_pairs
+
+
+def _check_val_every(val_every, val_pairs) -> None:
+    if val_every is None:
+        return
+    if isinstance(val_every, bool) or not isinstance(val_every, numbers.Integral) or val_every < 1:
+        raise ValueError(f"val_every must be a whole number of steps, 1 or more; got {val_every!r}")
+    if not val_pairs:
+        raise ValueError("val_every needs val_pairs to evaluate on: pass val_pairs=[(text, label), ...]")
 
 
 def _check_eager(encoder) -> None:

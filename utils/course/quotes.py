@@ -6,9 +6,11 @@ In a notebook's markdown, a quoted result carries an invisible marker right afte
 
 `out:NAME` names the code cell tagged `out:NAME` in the same notebook; a bare `<!--out-->` means
 the nearest code cell above the markdown cell. A lesson guide names the notebook by its number:
-`<!--out:08#sst2-results-->`. The number just before the marker must appear in that cell's stored
-output, to the precision quoted: "88 %" and "88.03 %" both quote a printed 88.03, "88.1 %" does
-not. `python -m utils.course.quotes` lists every quote that no longer matches.
+`<!--out:08#sst2-results-->`. A benchmark's saved output is named by its file in
+benchmarks/results/: `1.529<!--bench:bench_gpt_5min-->` (written by `--save`). The number just
+before the marker must appear in that cell's stored output (or that file), to the precision quoted:
+"88 %" and "88.03 %" both quote a printed 88.03, "88.1 %" does not.
+`python -m utils.course.quotes` lists every quote that no longer matches.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKER = re.compile(r"<!--\s*out(?::(?:(\d\d)#)?([\w.-]+))?\s*-->")
+MARKER = re.compile(r"<!--\s*(?:out(?::(?:(\d\d)#)?([\w.-]+))?|bench:([\w.-]+))\s*-->")
+RESULTS = ROOT / "benchmarks" / "results"
 # The number a marker quotes: the last one before it on its line ("1,260 s", "4.8x", "-0.31").
 QUOTED = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)[^\d\n]{0,12}$")
 PRINTED = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -35,6 +38,7 @@ class Quote:
     notebook: Path      # the notebook whose output it quotes
     tag: str | None     # the cell's tag, or None for "the code cell above"
     cell_index: int | None  # the markdown cell's position, for tag None
+    results: Path | None = None  # a benchmark's saved output, instead of a notebook cell
 
 
 def cell_output_text(cell) -> str:
@@ -53,11 +57,12 @@ def quotes_in(text: str, where: str, notebook: Path | None, cell_index: int | No
     for marker in MARKER.finditer(text):
         line_start = text.rfind("\n", 0, marker.start()) + 1
         number = QUOTED.search(MARKER.sub("", text[line_start:marker.start()]))
-        lesson, tag = marker.group(1), marker.group(2)
+        lesson, tag, bench = marker.group(1), marker.group(2), marker.group(3)
         target = notebook
         if lesson is not None:
             target = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"), ROOT / "notebooks" / f"{lesson}_missing")
-        found.append(Quote(where, number.group(1) if number else "", target, tag, cell_index))
+        results = RESULTS / f"{bench}.txt" if bench else None
+        found.append(Quote(where, number.group(1) if number else "", target, tag, cell_index, results))
     return found
 
 
@@ -95,6 +100,15 @@ def problems(quotes: list[Quote]) -> list[str]:
     for quote in quotes:
         if not quote.number:
             found.append(f"{quote.where}: a marker with no number just before it")
+            continue
+        if quote.results is not None:
+            if not quote.results.is_file():
+                found.append(f"{quote.where}: no benchmark results {_shown(quote.results)}")
+            elif not any(agrees(quote.number, p) for p in printed_numbers(quote.results.read_text(encoding="utf-8"))):
+                found.append(f"{quote.where}: quotes {quote.number}, which {_shown(quote.results)} does not print")
+            continue
+        if quote.notebook is None:
+            found.append(f"{quote.where}: a guide must name the notebook: <!--out:NN#tag-->")
             continue
         if not quote.notebook.is_file():
             found.append(f"{quote.where}: no notebook {quote.notebook.name}")
