@@ -28,7 +28,6 @@ the lesson guides quote those files (`<!--bench:bench_gpt_5min-->`, checked by t
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import saved_output  # noqa: E402  (benchmarks/, beside this script)
 
 from utils.generation import generate  # noqa: E402
 from utils.model import GPT, GPTConfig  # noqa: E402
@@ -162,46 +163,8 @@ BENCHES = {
 EVERYTHING = ("kv", "step", "quick", "5min")  # what a run without --only measures
 
 
-class _Tee:
-    """Writes to the terminal and to a file at once."""
-
-    def __init__(self, *streams):
-        self.streams = streams
-
-    def write(self, text):
-        for stream in self.streams:
-            stream.write(text)
-
-    def flush(self):
-        for stream in self.streams:
-            stream.flush()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(BENCHES), default=None)
-    parser.add_argument("--save", action="store_true", help="also write the output to benchmarks/results/")
-    args = parser.parse_args()
-    chosen = [args.only] if args.only else list(EVERYTHING)
-    if args.save:
-        import datetime
-        import os
-
-        results = Path(__file__).resolve().parent / "results"
-        results.mkdir(exist_ok=True)
-        path = results / f"bench_gpt_{args.only or 'all'}.txt"
-        out = path.open("w", encoding="utf-8")
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        out.write(f"# python benchmarks/bench_gpt.py {' '.join(sys.argv[1:])}\n# {datetime.date.today()}, "
-                  f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-                  f"load {load:.2f} at the start\n")
-        sys.stdout = _Tee(sys.__stdout__, out)
-    for name in chosen:
-        BENCHES[name]()
-    if args.save:
-        sys.stdout = sys.__stdout__
-        out.close()
-        print(f"written: {path}")
+    saved_output.main("bench_gpt", __doc__.splitlines()[0], BENCHES, EVERYTHING)
 
 
 if __name__ == "__main__":

@@ -241,6 +241,7 @@ class MultiHeadAttention(nn.Module):
         need_weights: bool = False,
         use_fused: bool = True,
         cache: KVCache | None = None,
+        kv_heads: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from x to kv (or to x itself when kv is None).
 
@@ -259,16 +260,20 @@ class MultiHeadAttention(nn.Module):
             cache: a KVCache (self-attention only). The keys and values of x are appended to it and
                 x attends to everything cached so far; with causal=True, x is taken to be the last
                 n_q positions.
+            kv_heads: the keys and values of kv already computed by keys_values(kv), instead of kv:
+                a translation model's decoder attends to the same encoder output at every step, so it
+                projects it once (cross-attention with a fixed source).
 
         Returns:
             output (batch, n_q, d_model) when need_weights is False, otherwise
             (output, weights) with per-head weights (batch, heads, n_q, n_k).
         """
-        _check_mha_inputs(x, kv, cache, self.d_model)
-        source = x if kv is None else kv  # the tokens that answer: x itself in self-attention
+        _check_mha_inputs(x, kv, cache, self.d_model, kv_heads)
         q = split_heads(self.q_proj(x), self.n_heads)  # (batch, heads, n_q, d_head)
-        k = split_heads(self.k_proj(source), self.n_heads)  # (batch, heads, n_k, d_head)
-        v = split_heads(self.v_proj(source), self.n_heads)  # (batch, heads, n_k, d_head)
+        if kv_heads is None:
+            k, v = self.keys_values(x if kv is None else kv)  # x itself answers in self-attention
+        else:
+            k, v = kv_heads
         if cache is not None:
             k, v = cache.append(k, v)  # now every position so far
         batch, n_q, n_k = x.shape[0], x.shape[1], k.shape[2]
@@ -289,6 +294,10 @@ class MultiHeadAttention(nn.Module):
 
         output = self.out_proj(merge_heads(heads))  # (batch, n_q, d_model)
         return (output, weights) if need_weights else output
+
+    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys and values of source (batch, n_k, d_model), each (batch, heads, n_k, d_head)."""
+        return split_heads(self.k_proj(source), self.n_heads), split_heads(self.v_proj(source), self.n_heads)
 
     def _full_mask(
         self, mask: torch.Tensor | None, batch: int, n_q: int, n_k: int, device
@@ -484,10 +493,18 @@ def _check_head_count(d_model: int, n_heads: int) -> None:
         )
 
 
-def _check_mha_inputs(x: torch.Tensor, kv: torch.Tensor | None, cache: KVCache | None, d_model: int) -> None:
+def _check_mha_inputs(x: torch.Tensor, kv: torch.Tensor | None, cache: KVCache | None, d_model: int,
+                      kv_heads=None) -> None:
     for name, t in [("x", x)] + ([] if kv is None else [("kv", kv)]):
         if t.dim() != 3 or t.shape[-1] != d_model:
             raise ValueError(f"{name} must have shape (batch, n, d_model={d_model}), got {tuple(t.shape)}")
+    if kv_heads is not None:
+        if kv is not None or cache is not None:
+            raise ValueError("kv_heads are the keys and values of kv: pass kv_heads alone, without kv or cache")
+        k, v = kv_heads
+        if k.dim() != 4 or k.shape != v.shape or k.shape[0] != x.shape[0]:
+            raise ValueError("kv_heads must be (k, v) from keys_values(kv), each (batch, heads, n_k, d_head) with "
+                             f"x's batch size {x.shape[0]}; got {tuple(k.shape)} and {tuple(v.shape)}")
     if kv is not None:
         if kv.shape[0] != x.shape[0]:
             raise ValueError(f"x and kv must have the same batch size, got {x.shape[0]} and {kv.shape[0]}")

@@ -183,7 +183,32 @@ def load_sst2() -> Splits:
     return Splits(_read_sst2("train"), _read_sst2("dev"), _read_sst2("test"))
 
 
-def load_cmn_eng(seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> Splits:
-    """English-Chinese sentence pairs from Tatoeba: Splits of (english, chinese), seeded."""
-    pairs = [tuple(line.split("\t", 1)) for line in _read_text("cmn_eng/cmn.txt").splitlines()]
-    return split(pairs, fractions, seed=seed)
+def split_by_key(items: list, key, sizes: tuple[int, int], seed: int = 0) -> Splits:
+    """Splits in which items with the same key(item) always stay together: sizes = (val, test) count
+    distinct keys, chosen at random with a fixed seed; every other key's items are the training set.
+
+    Tatoeba repeats an English sentence with different translations: split by the English sentence,
+    a test sentence is never one the model saw in training under another translation.
+    """
+    n_val, n_test = sizes
+    keys = sorted({key(item) for item in items})
+    if n_val < 0 or n_test < 0 or n_val + n_test >= len(keys):
+        raise ValueError(f"sizes {sizes} must be >= 0 and leave keys for training: there are {len(keys)} keys")
+    random.Random(seed).shuffle(keys)
+    part_of = {k: 1 for k in keys[:n_val]} | {k: 2 for k in keys[n_val:n_val + n_test]}
+    parts = ([], [], [])
+    for item in items:
+        parts[part_of.get(key(item), 0)].append(item)
+    return Splits(*parts)
+
+
+def load_cmn_eng_pairs() -> list[tuple[str, str]]:
+    """The 20,133 English-Chinese sentence pairs from Tatoeba, (english, chinese), in the file's order."""
+    return [tuple(line.split("\t", 1)) for line in _read_text("cmn_eng/cmn.txt").splitlines()]
+
+
+def load_cmn_eng(seed: int = 0, n_val: int = 500, n_test: int = 1000) -> Splits:
+    """The Tatoeba pairs split by English sentence (see split_by_key): n_val and n_test distinct English
+    sentences, with all their translations, for validation and test. utils.translation.load_pairs adds
+    the script normalisation the translation lesson uses."""
+    return split_by_key(load_cmn_eng_pairs(), key=lambda pair: pair[0], sizes=(n_val, n_test), seed=seed)

@@ -41,8 +41,31 @@ def check_field_types(settings) -> None:
                             f"{f.type}, got {value!r} ({type(value).__name__})")
 
 
+class SettingsFile:
+    """JSON for a settings dataclass (a model's shape): to_dict / from_dict, save / load. A misspelt field
+    in a file is refused with the known ones listed, never dropped silently."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path):
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
 @dataclass
-class GPTConfig:
+class GPTConfig(SettingsFile):
     """The shape of a GPT: GPT(config) builds one. A checkpoint keeps it as JSON (to_dict, save / load).
 
     Fields:
@@ -81,23 +104,6 @@ class GPTConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> GPTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown GPTConfig fields {unknown}; known fields: {sorted(known)}")
-        return cls(**values)
-
-    def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path) -> GPTConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 class MLP(nn.Module):

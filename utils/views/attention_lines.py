@@ -3,10 +3,16 @@
     from utils.views.attention_lines import head_view, model_view
     head_view(attentions, tokens)     # tokens on two sides, lines weighted by attention
     model_view(attentions, tokens)    # a grid of every layer and head
+    head_view(cross, target_tokens, key_tokens=source_tokens)   # cross-attention: two token lists
 
 `attentions` is what the models of this course return: a list or tuple with one tensor per layer,
 each (batch, heads, n, n) (or (heads, n, n)). Our GPT gives it with `need_weights=True`, a Hugging
 Face BERT with `output_attentions=True` (loaded with eager attention).
+
+Cross-attention (a translation model's decoder looking at its encoder) has n_q queries and n_k keys,
+each layer (batch, heads, n_q, n_k): then `tokens` label the queries (left) and `key_tokens` the keys
+(right). Without key_tokens the weights must be square, so that a forgotten key_tokens is an error
+and not a picture with the wrong words on one side.
 
 Why not only bertviz? bertviz loads its JavaScript libraries from the internet each time it draws,
 so in an offline classroom it shows an empty box. These views are plain HTML: the picture itself is
@@ -31,13 +37,48 @@ HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 MIN_WEIGHT = 0.01  # lines fainter than this are not drawn (they would be invisible anyway)
 
 
-def _as_array(attentions, batch_index: int = 0) -> list:
-    """attentions -> nested list [layer][head][query][key] of floats rounded to 3 digits."""
+def _as_array(attentions, batch_index: int = 0, cross: bool = False) -> tuple[list, tuple[int, int, int]]:
+    """attentions -> (nested list [layer][head][query][key] of floats rounded to 3 digits,
+    the shape (heads, n_q, n_k) of one layer). cross=False asks for square weights (self-attention)."""
     if isinstance(attentions, torch.Tensor):
         attentions = [attentions]
-    layers = [a.float() for a in per_layer(attentions, batch_index)]
-    n = layers[0].shape[-1]
-    return [[[[round(float(w), 3) for w in row] for row in head] for head in layer] for layer in layers], n
+    if cross:
+        layers = _cross_layers(attentions, batch_index)
+    else:
+        _require_square(attentions)
+        layers = per_layer(attentions, batch_index)
+    layers = [a.float() for a in layers]
+    shape = tuple(layers[0].shape)
+    return [[[[round(float(w), 3) for w in row] for row in head] for head in layer] for layer in layers], shape
+
+
+def _require_square(attentions) -> None:
+    """per_layer would reject non-square weights too, but could not say that key_tokens is the cure."""
+    for i, a in enumerate(attentions):
+        shape = tuple(getattr(a, "shape", ()))
+        if len(shape) in (3, 4) and shape[-2] != shape[-1]:
+            raise ValueError(f"layer {i}: the attention weights of shape {shape} are not square ({shape[-2]} "
+                             f"queries, {shape[-1]} keys): for cross-attention pass key_tokens=[...] to label "
+                             "the keys, and tokens for the queries")
+
+
+def _cross_layers(attentions, batch_index: int) -> list[torch.Tensor]:
+    """As head_scores.per_layer, but the last two sizes (n_q, n_k) may differ; every layer the same shape."""
+    if not isinstance(attentions, (list, tuple)) or not attentions:
+        raise ValueError("attentions must be a non-empty list or tuple with one tensor per layer")
+    layers = []
+    for i, a in enumerate(attentions):
+        if a is None:
+            raise ValueError(f"layer {i} has no attention weights (None); ask the model for them (need_weights=True)")
+        a = torch.as_tensor(a).detach().cpu()
+        a = a[batch_index] if a.dim() == 4 else a
+        if a.dim() != 3:
+            raise ValueError(f"layer {i}: expected (batch, heads, n_q, n_k) or (heads, n_q, n_k), got {tuple(a.shape)}")
+        layers.append(a)
+    if any(a.shape != layers[0].shape for a in layers):
+        shapes = sorted({tuple(a.shape) for a in layers})
+        raise ValueError(f"every layer must have the same shape (heads, n_q, n_k); got {shapes}")
+    return layers
 
 
 def _check_tokens(tokens, n: int) -> list[str]:
@@ -45,6 +86,32 @@ def _check_tokens(tokens, n: int) -> list[str]:
     if len(tokens) != n:
         raise ValueError(f"{len(tokens)} tokens were given but the attention covers {n} positions")
     return tokens
+
+
+def _check_cross_tokens(tokens, key_tokens, shape: tuple[int, int, int]) -> tuple[list[str], list[str]]:
+    """Both lists as strings; the error names the list that is wrong, since either may be."""
+    tokens, key_tokens = [str(t) for t in tokens], [str(t) for t in key_tokens]
+    _, n_q, n_k = shape
+    if n_q != n_k and (len(tokens), len(key_tokens)) == (n_k, n_q):
+        raise ValueError(f"{len(tokens)} tokens and {len(key_tokens)} key_tokens were given but the attention has "
+                         f"{n_q} queries and {n_k} keys (weights of shape {shape}): are the two lists swapped? "
+                         "tokens label the queries (left), key_tokens the keys (right)")
+    if len(tokens) != n_q:
+        raise ValueError(f"{len(tokens)} tokens were given but the attention has {n_q} queries (weights of shape "
+                         f"{shape}); tokens label the queries (left), key_tokens the keys (right)")
+    if len(key_tokens) != n_k:
+        raise ValueError(f"{len(key_tokens)} key_tokens were given but the attention has {n_k} keys (weights of "
+                         f"shape {shape})")
+    return tokens, key_tokens
+
+
+def _token_lists(attentions, tokens, key_tokens, batch_index: int):
+    """(data, n_q, n_k, query labels, key labels); without key_tokens the queries are also the keys."""
+    data, shape = _as_array(attentions, batch_index, cross=key_tokens is not None)
+    if key_tokens is None:
+        tokens = _check_tokens(tokens, shape[-1])
+        return data, shape[1], shape[2], tokens, tokens
+    return data, shape[1], shape[2], *_check_cross_tokens(tokens, key_tokens, shape)
 
 
 def _label(token: str) -> str:
@@ -75,10 +142,14 @@ def _lines_svg(weights, heads, x0, x1, y, dy, width_scale=3.0, min_weight=MIN_WE
     return "".join(parts)
 
 
-def head_view_html(attentions, tokens, layer: int = 0, heads=None, batch_index: int = 0, title: str = "") -> str:
-    """The head view as one HTML string (SVG drawn for `layer` and `heads`; a script adds the controls)."""
-    data, n = _as_array(attentions, batch_index)
-    tokens = _check_tokens(tokens, n)
+def head_view_html(attentions, tokens, layer: int = 0, heads=None, batch_index: int = 0, title: str = "", *,
+                   key_tokens=None, left_title: str = "query", right_title: str = "key") -> str:
+    """The head view as one HTML string (SVG drawn for `layer` and `heads`; a script adds the controls).
+
+    key_tokens: the keys' labels for cross-attention (weights (heads, len(tokens), len(key_tokens)));
+    left_title and right_title head the two columns.
+    """
+    data, n_q, n_k, tokens, key_tokens = _token_lists(attentions, tokens, key_tokens, batch_index)
     n_layers, n_heads = len(data), len(data[0])
     if not 0 <= layer < n_layers:
         raise ValueError(f"layer must be in 0..{n_layers - 1}, got {layer}")
@@ -86,23 +157,28 @@ def head_view_html(attentions, tokens, layer: int = 0, heads=None, batch_index: 
     if any(not 0 <= h < n_heads for h in heads):
         raise ValueError(f"heads must be in 0..{n_heads - 1}, got {heads}")
     uid = "av" + uuid.uuid4().hex[:10]
-    dy, top, text_w = 20, 28, 110
-    height = top + n * dy + 10
+    # A column heading such as "Chinese (queries)" is wider than "query": widen the label space for it
+    # (the default 110 px is kept, so a view without such headings is drawn as before).
+    dy, top, text_w = 20, 28, max(110, 8 * max(len(left_title), len(right_title)))
+    height = top + max(n_q, n_k) * dy + 10  # the longer column sets the height
     x0, x1 = text_w + 8, text_w + 190
     width = x1 + text_w + 8
-    labels = [html.escape(_label(t)) for t in tokens]
+    # data-i is a query's index on the left and a key's on the right: the script's hover compares it
+    # with a line's data-q or data-k, so each column focuses its own lines.
     left = "".join(f'<text x="{text_w}" y="{top + i * dy + 4}" text-anchor="end" data-side="q" data-i="{i}">'
-                   f"{t}</text>" for i, t in enumerate(labels))
-    right = "".join(f'<text x="{x1 + 8}" y="{top + i * dy + 4}" data-side="k" data-i="{i}">{t}</text>'
-                    for i, t in enumerate(labels))
+                   f"{html.escape(_label(t))}</text>" for i, t in enumerate(tokens))
+    right = "".join(f'<text x="{x1 + 8}" y="{top + i * dy + 4}" data-side="k" data-i="{i}">{html.escape(_label(t))}'
+                    "</text>" for i, t in enumerate(key_tokens))
     lines = _lines_svg(data[layer], heads, x0, x1, top, dy)
+    headings = (f'<text x="{text_w}" y="14" text-anchor="end" fill="#666">{html.escape(left_title)}</text>'
+                f'<text x="{x1 + 8}" y="14" fill="#666">{html.escape(right_title)}</text>')
     layer_opts = "".join(f'<option value="{i}"{" selected" if i == layer else ""}>{i}</option>'
                          for i in range(n_layers))
     swatches = "".join(
         f'<label style="margin-right:6px;color:{HEAD_COLOURS[h % len(HEAD_COLOURS)]}">'
         f'<input type="checkbox" data-head="{h}"{" checked" if h in heads else ""}> {h}</label>'
         for h in range(n_heads))
-    payload = json.dumps({"weights": data, "n": n, "dy": dy, "top": top, "x0": x0, "x1": x1,
+    payload = json.dumps({"weights": data, "n": n_q, "dy": dy, "top": top, "x0": x0, "x1": x1,
                           "colours": HEAD_COLOURS, "min": MIN_WEIGHT})
     caption = html.escape(title) if title else "attention: each token on the left looks at the tokens on the right"
     return f"""<div id="{uid}" class="llm-attention-view head-view" style="font-family:sans-serif;font-size:13px">
@@ -111,7 +187,7 @@ def head_view_html(attentions, tokens, layer: int = 0, heads=None, batch_index: 
  &nbsp; heads {swatches}</div>
 <svg class="av-svg" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" fill="none"
  style="font-family:monospace;font-size:13px">
-<text x="{text_w}" y="14" text-anchor="end" fill="#666">query</text><text x="{x1 + 8}" y="14" fill="#666">key</text>
+{headings}
 <g fill="#000">
 </g><g class="av-lines">{lines}</g><g class="av-tokens" fill="#000" style="cursor:pointer">{left}{right}</g></svg>
 <div class="av-note" style="color:#666">Hover over a token to see only its lines. Layer {layer}, heads
@@ -177,13 +253,18 @@ _HEAD_VIEW_JS = """
 """
 
 
-def model_view_html(attentions, tokens, batch_index: int = 0, cell: int = 120, title: str = "") -> str:
-    """A grid of small head views: one row per layer, one column per head. Pure SVG, no script."""
-    data, n = _as_array(attentions, batch_index)
-    tokens = _check_tokens(tokens, n)
+def model_view_html(attentions, tokens, batch_index: int = 0, cell: int = 120, title: str = "", *,
+                    key_tokens=None) -> str:
+    """A grid of small head views: one row per layer, one column per head. Pure SVG, no script.
+
+    key_tokens: the keys' labels for cross-attention, as in head_view_html.
+    """
+    data, n_q, n_k, tokens, key_tokens = _token_lists(attentions, tokens, key_tokens, batch_index)
     n_layers, n_heads = len(data), len(data[0])
     pad, label_w = 6, 44
-    dy = (cell - 2 * pad) / max(1, n - 1)
+    # One spacing for both columns, set by the longer one (as in the head view): the shorter column
+    # stays at the top instead of being stretched, so a line's slope still reads as in the head view.
+    dy = (cell - 2 * pad) / max(1, max(n_q, n_k) - 1)
     width, height = label_w + n_heads * cell, 18 + n_layers * cell
     parts = []
     for h in range(n_heads):
@@ -198,8 +279,15 @@ def model_view_html(attentions, tokens, batch_index: int = 0, cell: int = 120, t
                          f'stroke="#ddd"><title>layer {layer}, head {h}</title></rect>')
             parts.append(_lines_svg(data[layer], [h], x + pad + 8, x + cell - pad - 8, y0 + pad, dy,
                                     width_scale=1.5, min_weight=0.05, detail=False))
-    shown = " ".join(_label(t) for t in tokens[:12]) + (" …" if n > 12 else "")
-    caption = html.escape(title or f"every layer and head ({n} tokens: {shown})")
+
+    def shown(labels):
+        return " ".join(_label(t) for t in labels[:12]) + (" …" if len(labels) > 12 else "")
+
+    if key_tokens == tokens:  # self-attention (or the same words on both sides): one list
+        about = f"{n_q} tokens: {shown(tokens)}"
+    else:
+        about = f"{n_q} queries: {shown(tokens)}; {n_k} keys: {shown(key_tokens)}"
+    caption = html.escape(title or f"every layer and head ({about})")
     svg = (f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg" fill="none">'
            f'{"".join(parts)}</svg>')
     return (f'<div class="llm-attention-view model-view" style="font-family:sans-serif;font-size:12px">'
@@ -208,15 +296,17 @@ def model_view_html(attentions, tokens, batch_index: int = 0, cell: int = 120, t
             f"bottom, queries on the left, keys on the right. Thicker, darker lines carry more weight.</div></div>")
 
 
-def head_view(attentions, tokens, layer: int = 0, heads=None, batch_index: int = 0, title: str = ""):
-    """Show the head view in a notebook (returns the IPython HTML object)."""
+def head_view(attentions, tokens, layer: int = 0, heads=None, batch_index: int = 0, title: str = "", *,
+              key_tokens=None, left_title: str = "query", right_title: str = "key"):
+    """Show the head view in a notebook (returns the IPython HTML object); key_tokens for cross-attention."""
     from IPython.display import HTML
 
-    return HTML(head_view_html(attentions, tokens, layer, heads, batch_index, title))
+    return HTML(head_view_html(attentions, tokens, layer, heads, batch_index, title, key_tokens=key_tokens,
+                               left_title=left_title, right_title=right_title))
 
 
-def model_view(attentions, tokens, batch_index: int = 0, cell: int = 120, title: str = ""):
-    """Show the model view in a notebook (returns the IPython HTML object)."""
+def model_view(attentions, tokens, batch_index: int = 0, cell: int = 120, title: str = "", *, key_tokens=None):
+    """Show the model view in a notebook (returns the IPython HTML object); key_tokens for cross-attention."""
     from IPython.display import HTML
 
-    return HTML(model_view_html(attentions, tokens, batch_index, cell, title))
+    return HTML(model_view_html(attentions, tokens, batch_index, cell, title, key_tokens=key_tokens))
