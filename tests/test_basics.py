@@ -68,7 +68,7 @@ def test_the_course_map_draws_every_lesson_and_only_real_links():
     matplotlib.use("Agg")
     from utils.views import diagrams
 
-    lessons = sorted(p.name[:2] for p in (ROOT_DIR / "notebooks").glob("0[1-9]_*.ipynb"))
+    lessons = sorted(p.name[:2] for p in (ROOT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb") if p.name[:2] != "00")
     assert [number for number, *_ in diagrams.COURSE_MAP] == lessons
     assert all(a < b and {a, b} <= set(lessons) for a, b in diagrams.COURSE_LINKS)  # an arrow points forward
     fig = diagrams.draw_course_map()
