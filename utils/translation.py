@@ -243,8 +243,10 @@ def val_loss(model: Transformer, encoded, device="cpu", batch_tokens: int = 4000
 
 
 def translate_all(model: Transformer, source: Vocabulary, target: Vocabulary, sentences: list[str],
-                  beam_width: int = 1, length_penalty: float = 1.0, batch_size: int = 64, device="cpu") -> list[str]:
-    """Chinese for every English sentence: greedy in batches (beam_width 1) or beam search one by one."""
+                  beam_width: int = 1, length_penalty: float = 1.0, batch_size: int = 64, device="cpu",
+                  max_len: int | None = None) -> list[str]:
+    """Chinese for every English sentence: greedy in batches (beam_width 1) or beam search one by one.
+    max_len caps the tokens written (default: as many as the context allows)."""
     n = model.config.context_length
     ids = [source.encode(s)[: n - 1] + [EOS] for s in sentences]
     out = [None] * len(sentences)
@@ -252,11 +254,11 @@ def translate_all(model: Transformer, source: Vocabulary, target: Vocabulary, se
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            for i, row in zip(chunk, greedy(model, pad([ids[i] for i in chunk]).to(device)), strict=True):
+            for i, row in zip(chunk, greedy(model, pad([ids[i] for i in chunk]).to(device), max_len), strict=True):
                 out[i] = target.decode(row)
     else:
         for i, row in enumerate(ids):
-            best, _ = beam_search(model, torch.tensor([row], device=device), beam_width, length_penalty)
+            best, _ = beam_search(model, torch.tensor([row], device=device), beam_width, length_penalty, max_len)
             out[i] = target.decode(best)
     return out
 
@@ -384,8 +386,8 @@ class DecoderOnly:
         return history
 
     @torch.no_grad()
-    def translate(self, sentences: list[str]) -> list[str]:
-        """Greedy continuation after SEP until EOS, one sentence at a time with the KV cache."""
+    def translate(self, sentences: list[str], max_len: int | None = None) -> list[str]:
+        """Greedy continuation after SEP until EOS (or max_len tokens), one sentence at a time with the KV cache."""
         self.model.eval()
         out = []
         for sentence in sentences:
@@ -393,7 +395,7 @@ class DecoderOnly:
             caches = self.model.new_caches()
             ids = torch.tensor([prompt], device=self.device)
             written = []
-            for _ in range(CONTEXT - 1):
+            for _ in range(max_len or CONTEXT - 1):
                 logits, _, _ = self.model(ids, caches=caches)
                 scores = logits[0, -1, self.shift:self.sep].clone()  # only Chinese tokens may follow SEP
                 scores[[PAD, BOS]] = float("-inf")
