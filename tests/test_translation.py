@@ -110,11 +110,12 @@ def test_translate_refuses_empty_and_overlong_input(pairs, vocabularies):
     assert isinstance(translation.translate(model, *vocabularies, "I am hungry.", beam_width=2), str)
 
 
-def test_the_command_line_explains_a_missing_checkpoint(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "utils.translation", "translate", "--checkpoint",
-                          str(tmp_path / "none"), "Hello."], capture_output=True, text=True)
-    assert run.returncode == 2 and run.stderr.startswith("error:") and "no config.json" in run.stderr
-    assert "Traceback" not in run.stderr
+def test_the_command_line_explains_a_missing_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:  # in this process: the same main() that python -m runs
+        translation.main(["translate", "--checkpoint", str(tmp_path / "none"), "Hello."])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and error.startswith("error:") and "no config.json" in error
+    assert "Traceback" not in error
 
 
 def test_retrieval_answers_with_the_nearest_training_sentence():
@@ -148,12 +149,14 @@ def test_the_presets_are_valid_settings():
         translation.Trainer.from_preset("laptop")
 
 
-def test_the_command_line_translates_and_refuses_an_empty_sentence(pairs, vocabularies, tmp_path):
+def test_the_command_line_translates_and_refuses_an_empty_sentence(pairs, vocabularies, tmp_path, capsys):
     trainer = tiny(pairs, vocabularies, max_steps=1)
     trainer.fit(progress=False)
     folder = trainer.save(tmp_path / "run")
     command = [sys.executable, "-m", "utils.translation", "translate", "--checkpoint", str(folder), "--beam", "2"]
-    ok = subprocess.run([*command, "I am hungry."], capture_output=True, text=True)
+    ok = subprocess.run([*command, "I am hungry."], capture_output=True, text=True)  # python -m, for real
     assert ok.returncode == 0 and ok.stdout.startswith("I am hungry.\n  -> "), ok.stderr
-    empty = subprocess.run([*command, " "], capture_output=True, text=True)
-    assert empty.returncode == 2 and empty.stderr.startswith("error:") and "empty" in empty.stderr
+    with pytest.raises(SystemExit) as stop:
+        translation.main([*command[3:], " "])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and error.startswith("error:") and "empty" in error
