@@ -77,13 +77,15 @@ def _floating(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype == torch.float64 else t.float()
 
 
-def per_layer(attentions, batch_index: int | None = None) -> list[torch.Tensor]:
+def per_layer(attentions, batch_index: int | None = None, square: bool = True) -> list[torch.Tensor]:
     """What a model returns, one tensor per layer, as a list of (heads, n, n) tensors (detached, on the CPU).
 
     Each layer's tensor is (batch, heads, n, n) or (heads, n, n). batch_index picks one text of a batch;
     with None only a batch of one is accepted, so that a score never mixes texts silently.
+    square=False accepts cross-attention, (heads, n_q, n_k) with n_q != n_k.
     Used by as_weights here and by the pictures of utils.views.attention_lines.
     """
+    dims = "n, n" if square else "n_q, n_k"
     if not isinstance(attentions, (list, tuple)) or not attentions:
         raise ValueError("attentions must be a non-empty list or tuple with one tensor per layer")
     layers = []
@@ -98,12 +100,12 @@ def per_layer(attentions, batch_index: int | None = None) -> list[torch.Tensor]:
                 raise ValueError(f"layer {i} holds a batch of {a.shape[0]} texts, shape {tuple(a.shape)}; "
                                  "score one text at a time: pass [a[b] for a in attentions] for text b")
             a = a[batch_index or 0]
-        if a.dim() != 3 or a.shape[1] != a.shape[2]:
-            raise ValueError(f"layer {i}: expected (batch, heads, n, n) or (heads, n, n), got {tuple(a.shape)}")
+        if a.dim() != 3 or (square and a.shape[1] != a.shape[2]):
+            raise ValueError(f"layer {i}: expected (batch, heads, {dims}) or (heads, {dims}), got {tuple(a.shape)}")
         layers.append(a)
     if any(a.shape != layers[0].shape for a in layers):
         shapes = sorted({tuple(a.shape) for a in layers})
-        raise ValueError(f"every layer must have the same shape (heads, n, n); got {shapes}")
+        raise ValueError(f"every layer must have the same shape (heads, {dims}); got {shapes}")
     return layers
 
 

@@ -43,7 +43,7 @@ def _as_array(attentions, batch_index: int = 0, cross: bool = False) -> tuple[li
     if isinstance(attentions, torch.Tensor):
         attentions = [attentions]
     if cross:
-        layers = _cross_layers(attentions, batch_index)
+        layers = per_layer(attentions, batch_index, square=False)
     else:
         _require_square(attentions)
         layers = per_layer(attentions, batch_index)
@@ -60,25 +60,6 @@ def _require_square(attentions) -> None:
             raise ValueError(f"layer {i}: the attention weights of shape {shape} are not square ({shape[-2]} "
                              f"queries, {shape[-1]} keys): for cross-attention pass key_tokens=[...] to label "
                              "the keys, and tokens for the queries")
-
-
-def _cross_layers(attentions, batch_index: int) -> list[torch.Tensor]:
-    """As head_scores.per_layer, but the last two sizes (n_q, n_k) may differ; every layer the same shape."""
-    if not isinstance(attentions, (list, tuple)) or not attentions:
-        raise ValueError("attentions must be a non-empty list or tuple with one tensor per layer")
-    layers = []
-    for i, a in enumerate(attentions):
-        if a is None:
-            raise ValueError(f"layer {i} has no attention weights (None); ask the model for them (need_weights=True)")
-        a = torch.as_tensor(a).detach().cpu()
-        a = a[batch_index] if a.dim() == 4 else a
-        if a.dim() != 3:
-            raise ValueError(f"layer {i}: expected (batch, heads, n_q, n_k) or (heads, n_q, n_k), got {tuple(a.shape)}")
-        layers.append(a)
-    if any(a.shape != layers[0].shape for a in layers):
-        shapes = sorted({tuple(a.shape) for a in layers})
-        raise ValueError(f"every layer must have the same shape (heads, n_q, n_k); got {shapes}")
-    return layers
 
 
 def _check_tokens(tokens, n: int) -> list[str]:
