@@ -105,3 +105,14 @@ def test_setup_switches_nbgrader_panels_off_for_learners():
         assert "disabled" in line, line
     labconfig = Path(sys.prefix) / "etc" / "jupyter" / "labconfig" / "page_config.json"
     assert json.loads(labconfig.read_text())["disabledExtensions"]["@jupyter/nbgrader"] is True
+
+
+def test_jsonschema_compiles_no_grammars_at_import():
+    """requirements.txt pins jsonschema below 4.24 (see its comment): from 4.24 on, Jupyter's extra pulls in
+    rfc3987-syntax, which every Jupyter and nbgrader command then spends seconds importing."""
+    import subprocess
+    import sys
+
+    code = "import sys, jsonschema; print('rfc3987_syntax' in sys.modules, 'lark' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"], "jsonschema imported rfc3987_syntax: was jsonschema upgraded?"
