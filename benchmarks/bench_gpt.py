@@ -7,6 +7,9 @@
     python benchmarks/bench_gpt.py --only step     # our training step against a minimal yardstick
     python benchmarks/bench_gpt.py --only lr       # cpu-quick at nanoGPT's learning rate, 1e-3
     python benchmarks/bench_gpt.py --only muon     # Muon against AdamW, 2,000 steps of the cpu-5min model
+    python benchmarks/bench_gpt.py --only baselines  # counting models of Tiny Shakespeare, BPE token count
+    python benchmarks/bench_gpt.py --only bf16     # Muon's matrix products in float32 against bfloat16
+    python benchmarks/bench_gpt.py --only busy     # one thread against two, with another program computing
     python benchmarks/bench_gpt.py --only 5min --save   # also write benchmarks/results/bench_gpt_5min.txt
 
 1. cpu-quick (nanoGPT's CPU recipe): milliseconds per training step and the final validation loss
@@ -21,6 +24,12 @@
    6e-3 and 1.2e-2: the comparison behind cpu-5min's optimizer and learning rate.
 5. KV cache: tokens per second generating 500 new tokens with and without the cache, greedy, on
    a model of the cpu-quick width with a context long enough to hold them (1,024).
+6. baselines: the cross-entropy of counting models (each character's frequency; the previous
+   character's), fitted on the training part, on both parts; the BPE-512 token count of the text.
+7. bf16: the matrix products of Muon's orthogonalisation on a cpu-5min-sized matrix, float32 against
+   bfloat16 (which PyTorch's own Muon uses), the two taking turns.
+8. busy: a cpu-quick training step with 1 and 2 threads, on the idle machine and beside a second
+   program computing on 2 threads (what lesson 06's troubleshooting describes).
 Run it on an otherwise idle machine: other programs on the same cores distort every timing.
 `--save` also writes what it prints to benchmarks/results/, with the date, cores, threads and load:
 the lesson guides quote those files (`<!--bench:bench_gpt_5min-->`, checked by tests/test_quotes.py).
@@ -28,6 +37,7 @@ the lesson guides quote those files (`<!--bench:bench_gpt_5min-->`, checked by t
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -152,6 +162,103 @@ def bench_muon() -> None:
         bench_preset("cpu-5min", f"muon {lr:g}", optimizer="muon", lr=lr, min_lr=lr / 10, **short)
 
 
+BUSY = "import torch\ntorch.set_num_threads(2)\nx = torch.randn(512, 512)\nwhile True:\n    x = torch.tanh(x @ x)\n"
+
+
+def bench_busy(steps: int = 30, warmup: int = 5) -> None:
+    """ms per cpu-quick training step with one and with two threads, on an idle machine and with a second
+    program computing on two threads beside it (as a second notebook that trains would)."""
+    import subprocess
+
+    torch.manual_seed(0)
+    x, y = torch.randint(65, (12, 64)), torch.randint(65, (12, 64))
+    model = GPT(GPTConfig())
+    optimizer = make_optimizer(model, TrainConfig(**PRESETS["cpu-quick"][1]), torch.device("cpu"))
+    before = torch.get_num_threads()
+
+    def ms_per_step(threads: int) -> float:
+        torch.set_num_threads(threads)
+        for i in range(warmup + steps):
+            if i == warmup:
+                t0 = time.perf_counter()
+            _, loss = model(x, y)[:2]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return 1000 * (time.perf_counter() - t0) / steps
+
+    def heads_run(threads: int, heads_steps: int = 50) -> float:
+        """Lesson 04's experiment (16 x 32 matrices), ms per step: its guide's "one thread or two"."""
+        from utils import how_many_heads as hx
+
+        torch.manual_seed(0)
+        small = hx.HeadsModel(n_heads=4, n_layers=2)
+        with hx.torch_threads(threads):
+            t0 = time.perf_counter()
+            hx.train_heads_model(small, steps=heads_steps, seed=0)
+            return 1000 * (time.perf_counter() - t0) / heads_steps
+
+    print(f"\n[busy] ms per training step, {os.cpu_count()} cores; cpu-quick GPT ({steps} steps) and lesson 04's "
+          "2-layer, 4-head model (50 steps)", flush=True)
+    for label in ("idle machine", "another program on 2 threads"):
+        other = subprocess.Popen([sys.executable, "-c", BUSY]) if label != "idle machine" else None
+        try:
+            if other is not None:
+                time.sleep(2)  # let it start computing
+            for name, run in (("cpu-quick GPT", ms_per_step), ("lesson 04 model", heads_run)):
+                one, two = run(1), run(2)
+                print(f"[busy] {label:<29} {name:<16} 1 thread {one:7.1f} ms   2 threads {two:7.1f} ms   "
+                      f"(2 threads / 1: {two / one:.1f}x)", flush=True)
+        finally:
+            if other is not None:
+                other.kill()
+                other.wait()
+    torch.set_num_threads(before)
+
+
+def bench_baselines() -> None:
+    """What a model that only counts scores: the yardsticks lesson 06's guide gives for a loss."""
+    trainer = Trainer.from_preset("cpu-quick", device="cpu")
+    train_ids, val_ids = trainer.train_data, trainer.val_data
+    vocab = trainer.tokenizer.vocab_size
+    unigram = torch.bincount(train_ids, minlength=vocab).double()
+    log_p = (unigram / unigram.sum()).log()  # every character occurs in the training part
+    pairs = torch.zeros(vocab, vocab, dtype=torch.float64)
+    pairs.index_put_((train_ids[:-1], train_ids[1:]), torch.ones(len(train_ids) - 1, dtype=torch.float64),
+                     accumulate=True)
+    log_q = ((pairs + 1) / (pairs + 1).sum(dim=1, keepdim=True)).log()  # add-one: pairs unseen in training
+    print(f"\n[baselines] Tiny Shakespeare, {len(train_ids):,} training and {len(val_ids):,} validation "
+          f"characters, vocabulary {vocab}; nats per character:")
+    for name, ids in (("training part", train_ids), ("validation part", val_ids)):
+        bigram = -log_q[ids[:-1], ids[1:]].mean()
+        print(f"  {name:<16} unigram {-log_p[ids].mean():.4f}   bigram (add-one) {bigram:.4f}")
+    bpe = Trainer.from_preset("cpu-quick", device="cpu", tokenizer="bpe", bpe_vocab_size=512)
+    n_tokens = len(bpe.train_data) + len(bpe.val_data)
+    n_chars = len(train_ids) + len(val_ids)
+    print(f"[baselines] BPE vocabulary 512: {n_tokens:,} tokens for {n_chars:,} characters, "
+          f"{n_chars / n_tokens:.2f} characters per token", flush=True)
+
+
+def bench_bf16(repeats: int = 7, products: int = 50) -> None:
+    """The matrix products of Muon's orthogonalisation (X X^T and (X X^T) X for the cpu-5min model's 96 x 384
+    matrices), in float32 and in bfloat16, which torch.optim.Muon computes them in."""
+    torch.manual_seed(0)
+    x32 = torch.randn(96, 384)
+    times = {torch.float32: [], torch.bfloat16: []}
+    for _ in range(repeats):  # the two take turns, so a change in the machine's load hits both
+        for dtype in times:
+            x = x32.to(dtype)
+            t0 = time.perf_counter()
+            for _ in range(products):
+                gram = x @ x.mT
+                gram @ x
+            times[dtype].append((time.perf_counter() - t0) / products)
+    median = {dtype: sorted(ts)[len(ts) // 2] for dtype, ts in times.items()}
+    print(f"\n[bf16] X X^T and (X X^T) X for X of 96 x 384, {torch.get_num_threads()} threads: float32 "
+          f"{1e6 * median[torch.float32]:.0f} us, bfloat16 {1e6 * median[torch.bfloat16]:.0f} us: bfloat16 "
+          f"{median[torch.bfloat16] / median[torch.float32]:.0f}x slower", flush=True)
+
+
 BENCHES = {
     "kv": bench_kv,
     "step": bench_step,
@@ -159,6 +266,9 @@ BENCHES = {
     "lr": lambda: bench_preset("cpu-quick", "cpu-quick at lr 1e-3", lr=1e-3, min_lr=1e-4),
     "5min": lambda: bench_preset("cpu-5min"),
     "muon": bench_muon,
+    "baselines": bench_baselines,
+    "bf16": bench_bf16,
+    "busy": bench_busy,
 }
 EVERYTHING = ("kv", "step", "quick", "5min")  # what a run without --only measures
 

@@ -307,3 +307,11 @@ def test_gpt_and_the_embedding_module_refuse_bad_ids_in_the_same_words():
             module(bad)
         messages.append(str(info.value))
     assert messages[0] == messages[1]
+
+
+def test_tanh_gelu_differs_from_exact_gelu_as_lesson_05s_guide_says():
+    """Guide 05: the tanh approximation differs from the exact GELU by at most 4.7e-4, near z = +-2.7."""
+    z = torch.linspace(-10, 10, 200_001, dtype=torch.float64)
+    gap = (torch.nn.functional.gelu(z, approximate="tanh") - torch.nn.functional.gelu(z)).abs()
+    assert round(gap.max().item(), 5) == 0.00047
+    assert abs(abs(z[gap.argmax()].item()) - 2.7) < 0.05
