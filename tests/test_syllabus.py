@@ -66,6 +66,18 @@ def test_the_header_states_the_recorded_computing_time(path):
         f"{path.name}: the header says {stated} min computing, the run record {run['computing_seconds']} s")
 
 
+# Issue 14's aim for the fine-tuning lesson, whose runs are the course's longest on a CPU.
+AT_MOST_SECONDS = {"08_bert_finetuning": 600}
+
+
+@pytest.mark.parametrize("name, limit", AT_MOST_SECONDS.items())
+def test_the_stored_run_computed_within_the_lessons_aim(name, limit):
+    """Reads the run record that the full-mode runner stored; times nothing itself."""
+    run = record(ROOT / "notebooks" / f"{name}.ipynb")
+    assert run["computing_seconds"] <= limit, (
+        f"{name}: its stored full-mode run computed for {run['computing_seconds']} s, over the {limit} s aimed at")
+
+
 def test_the_syllabus_agrees_with_every_header_and_sums_each_lessons_exercises():
     rows = syllabus()
     assert sorted(rows) == [p.name[:2] for p in NOTEBOOKS], f"syllabus rows {sorted(rows)}"

@@ -173,8 +173,8 @@ def held_out_scores(model: HeadsModel, data: tuple[torch.Tensor, torch.Tensor]) 
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """Run the block with n CPU threads, then restore. The matrices here are tiny (16 x 32): on a
-    2-core machine that is also busy, one thread was several times faster than two, because the
-    threads spend longer waiting for each other than computing."""
+    2-core machine that is also busy, one thread was 2.7 times faster than two (benchmarks/bench_gpt.py
+    --only busy), because the threads spend longer waiting for each other than computing."""
     if n is None:
         yield
         return

@@ -14,7 +14,8 @@ U V^T without a slow SVD: five Newton-Schulz iterations, X <- a X + (b A + c A^2
 A = X X^T, push every singular value of X towards 1 using matrix products only. The coefficients
 a, b, c = 3.4445, -4.7750, 2.0315 are the ones Keller Jordan tuned for Muon (2024). We run them
 in float32: PyTorch's own torch.optim.Muon runs them in bfloat16, which a CPU without bfloat16
-units does about 100x slower.
+units does much more slowly (15x for these products on the course's machine: benchmarks/bench_gpt.py
+--only bf16).
 
 Muon is only for the 2-D weight matrices inside the transformer blocks. Embedding tables, the
 output head and LayerNorm gains are not "maps from one space to another" in that sense; they get
