@@ -32,13 +32,14 @@ def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, str]:
+    """Seconds the command took, and what it printed; a failure stops the benchmark."""
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
-    return seconds
+    return seconds, done.stdout + done.stderr
 
 
 def outside_env() -> dict:
@@ -57,7 +58,7 @@ def fresh_setup(work: Path) -> Path:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
                           check=True).stdout.strip()
     # The system's python3, as a learner runs it (the script itself may run in a course environment).
-    seconds = timed(["python3", "course.py", "setup"], clone, env=outside_env())
+    seconds, _ = timed(["python3", "course.py", "setup"], clone, env=outside_env())
     size = folder_size(clone / ".venv")
     print(f"\n[setup] fresh clone of {head}: `python3 course.py setup` {seconds:.0f} s "
           f"({seconds / 60:.1f} min); .venv/ {size / 2**30:.2f} GiB on disk", flush=True)
@@ -73,8 +74,10 @@ def bench_ci() -> None:
     with tempfile.TemporaryDirectory() as work:
         t0 = time.perf_counter()
         clone = fresh_setup(Path(work))
-        tests = timed(["bash", ".ci/run"], clone, env=dict(outside_env(), CI="true"))
+        tests, printed = timed(["bash", ".ci/run"], clone, env=dict(outside_env(), CI="true"))
         total = time.perf_counter() - t0
+        summary = [line for line in printed.splitlines() if " passed" in line and " in " in line]
+        print(f"[ci] pytest: {summary[-1].strip(' =') if summary else 'no summary line found'}")
         print(f"[ci] `.ci/run` after set-up {tests:.0f} s; set-up and tests {total:.0f} s in all "
               f"({total / 60:.1f} min, budget {CI_BUDGET_S // 60} min: {'within' if total < CI_BUDGET_S else 'OVER'})",
               flush=True)
