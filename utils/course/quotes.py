@@ -10,7 +10,7 @@ the nearest code cell above the markdown cell. A lesson guide names the notebook
 benchmarks/results/: `1.529<!--bench:bench_gpt_5min-->` (written by `--save`). The number just
 before the marker must appear in that cell's stored output (or that file), to the precision quoted:
 "88 %" and "88.03 %" both quote a printed 88.03, "88.1 %" does not.
-The notebooks, every markdown file in lessons/ and the README are read.
+The notebooks and their solution notebooks, every markdown file in lessons/ and the README are read.
 `python -m utils.course.quotes` lists every quote that no longer matches.
 """
 
@@ -148,7 +148,8 @@ def guide_quotes(path: Path) -> list[Quote]:
 
 def all_quotes(root: Path = ROOT) -> list[Quote]:
     found = []
-    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in [*sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")),
+                 *sorted((root / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))]:
         found += notebook_quotes(path)
     for path in [*sorted((root / "lessons").glob("*.md")), root / "README.md"]:  # CONTRIBUTING shows the syntax
         if path.exists():
