@@ -7,6 +7,10 @@
 
 Pre-LayerNorm blocks (the norm comes before each sub-layer, as in GPT-2) keep the residual path
 clean, which makes deep stacks train without warm-up tricks. `generate` lives in utils.generation.
+
+Lesson 11's switches turn pieces of this GPT-2 into their successors in today's open models (Llama,
+Qwen, Mistral): `norm="rmsnorm"` (RMSNorm for every LayerNorm) and `mlp="swiglu"` (a gated MLP).
+The defaults are GPT-2's, so older checkpoints load unchanged.
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ class SettingsFile:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+NORMS = ("layernorm", "rmsnorm")
+MLPS = ("gelu", "swiglu")
+
+
 @dataclass
 class GPTConfig(SettingsFile):
     """The shape of a GPT: GPT(config) builds one. A checkpoint keeps it as JSON (to_dict, save / load).
@@ -78,8 +86,12 @@ class GPTConfig(SettingsFile):
         n_embd: d_model, the width of every token vector in the residual stream.
         dropout: probability of zeroing an activation while training (embeddings, attention
             weights, residual branches); 0 turns it off. Must be in [0, 1).
-        bias: biases in the Linear and LayerNorm layers (GPT-2 had them; they barely help).
+        bias: biases in the Linear and LayerNorm layers (GPT-2 had them; they barely help). RMSNorm
+            has none either way.
         tie_weights: the output head reuses the token embedding matrix.
+        norm: "layernorm" (GPT-2) or "rmsnorm" (Llama and most open models since): see RMSNorm.
+        mlp: "gelu" (GPT-2: widen 4x, GELU, back) or "swiglu" (Llama: a SiLU gate times a second
+            projection, hidden size about 8/3 of n_embd so the parameters stay about the same): see SwiGLU.
     """
 
     vocab_size: int = 65
@@ -90,6 +102,8 @@ class GPTConfig(SettingsFile):
     dropout: float = 0.0
     bias: bool = False
     tie_weights: bool = True
+    norm: str = "layernorm"
+    mlp: str = "gelu"
 
     def __post_init__(self):
         check_field_types(self)
@@ -103,7 +117,72 @@ class GPTConfig(SettingsFile):
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("mlp", self.mlp, MLPS)
 
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"GPTConfig.{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm (Zhang & Sennrich 2019): y = x / sqrt(mean(x^2) + eps) * weight, over the last dimension.
+
+    LayerNorm without the mean: it rescales each vector to a root-mean-square of 1 but does not
+    centre it, and has a gain but no bias. One statistic fewer to compute, and in practice it trains
+    as well. Equal to torch.nn.RMSNorm and to Llama's LlamaRMSNorm (tests/test_modern.py).
+    """
+
+    def __init__(self, n_embd: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n_embd))
+
+    def forward(self, x):
+        # computed in float32 whatever the input's dtype, as Llama does: squares of half-precision
+        # numbers overflow
+        x32 = x.float()
+        return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
+
+
+def norm_layer(config) -> nn.Module:
+    """The normalisation config.norm names, over n_embd features."""
+    if getattr(config, "norm", "layernorm") == "rmsnorm":
+        return RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
+def swiglu_hidden(n_embd: int, multiple_of: int = 32) -> int:
+    """SwiGLU's hidden size: 8/3 of n_embd (its three matrices then hold about as many numbers as a
+    4x GELU MLP's two), rounded up to a multiple of `multiple_of` (Llama rounds to 256; 32 suits our
+    small widths)."""
+    return multiple_of * math.ceil(8 * n_embd / 3 / multiple_of)
+
+
+class SwiGLU(nn.Module):
+    """The gated MLP of Llama (Shazeer 2020): proj(SiLU(gate(x)) * up(x)). Each token on its own.
+
+    SiLU(z) = z * sigmoid(z). The gate decides, feature by feature, how much of `up`'s output passes.
+    Equal to Llama's LlamaMLP with the same weights (gate_proj, up_proj, down_proj; tests/test_modern.py).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        hidden = swiglu_hidden(config.n_embd)
+        self.gate = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.up = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.proj(F.silu(self.gate(x)) * self.up(x)))
+
+
+def mlp_layer(config) -> nn.Module:
+    """The MLP config.mlp names."""
+    return SwiGLU(config) if getattr(config, "mlp", "gelu") == "swiglu" else MLP(config)
 
 
 class MLP(nn.Module):
@@ -124,11 +203,11 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln1 = norm_layer(config)
         self.attn = MultiHeadAttention(config.n_embd, config.n_head, bias=config.bias,
                                        dropout=config.dropout, causal=True)
-        self.ln2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.ln2 = norm_layer(config)
+        self.mlp = mlp_layer(config)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x, need_weights: bool = False, cache: KVCache | None = None):
@@ -167,7 +246,7 @@ class GPT(nn.Module):
         self.pos_emb = nn.Embedding(config.context_length, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_f = norm_layer(config)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_weights:
             # The same matrix maps token -> vector and vector -> token scores: fewer parameters,
