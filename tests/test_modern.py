@@ -7,7 +7,8 @@ import torch
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaMLP, LlamaRMSNorm
 
-from utils.model import GPT, MLP, GPTConfig, RMSNorm, SwiGLU, swiglu_hidden
+from utils.model import GPT, MLP, MODERN_FIELDS, GPTConfig, RMSNorm, SwiGLU, swiglu_hidden
+from utils.rope import apply_rope, rope_frequencies
 from utils.train import PRESETS, TrainConfig, Trainer
 
 TEXT = "To be, or not to be, that is the question. " * 40
@@ -77,8 +78,12 @@ def test_the_defaults_are_gpt2s_model_unchanged():
                      "blocks.0.ln2.weight", "blocks.0.mlp.fc.weight", "blocks.0.mlp.proj.weight", "ln_f.weight"]
     assert all(isinstance(m, torch.nn.LayerNorm) for m in (GPT(GPTConfig()).ln_f, GPT(GPTConfig()).blocks[0].ln1))
     # a checkpoint's config.json from before the switches existed has neither field: it loads as GPT-2
-    old = {k: v for k, v in GPTConfig().to_dict().items() if k not in ("norm", "mlp")}
+    old = {k: v for k, v in GPTConfig().to_dict().items() if k not in MODERN_FIELDS}
     assert GPTConfig.from_dict(old) == GPTConfig()
+    # and it prints as before (lesson 05 shows it); a switch that is set is shown
+    assert repr(GPTConfig()) == ("GPTConfig(vocab_size=65, context_length=64, n_layer=4, n_head=4, n_embd=128, "
+                                 "dropout=0.0, bias=False, tie_weights=True)")
+    assert repr(GPTConfig(norm="rmsnorm")).endswith("tie_weights=True, norm='rmsnorm')")
 
 
 def test_the_switches_build_the_modern_pieces_and_refuse_unknown_names():
@@ -93,16 +98,126 @@ def test_the_switches_build_the_modern_pieces_and_refuse_unknown_names():
         GPTConfig(mlp="relu")
 
 
+def test_rope_scores_depend_only_on_the_offset_and_keep_lengths():
+    torch.manual_seed(0)
+    q, k = torch.randn(16), torch.randn(16)
+
+    def score(m, n):
+        return apply_rope(q[None], torch.tensor([m]))[0] @ apply_rope(k[None], torch.tensor([n]))[0]
+
+    for m, n in [(3, 1), (10, 8), (52, 50)]:  # the same offset, 2, at three places
+        torch.testing.assert_close(score(m, n), score(2, 0), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(score(3, 0), score(2, 0))  # another offset, another score
+    x = torch.randn(7, 16)
+    torch.testing.assert_close(apply_rope(x, torch.arange(7)).norm(dim=-1), x.norm(dim=-1))  # rotations
+    torch.testing.assert_close(apply_rope(x, torch.zeros(7, dtype=torch.long)), x)  # position 0: no turn
+    assert rope_frequencies(16)[0] == 1 and abs(rope_frequencies(16)[-1] - 10000 ** (-14 / 16)) < 1e-12
+
+
+def test_rope_equals_llamas_rotary_code():
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, rotate_half
+
+    from utils.rope import rope_angles
+    from utils.rope import rotate_half as ours_rotate_half
+
+    x = torch.randn(2, 4, 9, 8)
+    torch.testing.assert_close(ours_rotate_half(x), rotate_half(x))
+    cos, sin = rope_angles(torch.arange(9), 8, base=500000.0)
+    theirs_q, _ = apply_rotary_pos_emb(x, x, cos[None], sin[None])
+    torch.testing.assert_close(apply_rope(x, torch.arange(9), base=500000.0), theirs_q)
+
+
+def test_bad_modern_settings_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="n_kv_head must be 0 .* or a divisor of n_head=4, got 3"):
+        GPTConfig(n_head=4, n_kv_head=3)
+    with pytest.raises(ValueError, match="n_embd / n_head must be even"):
+        GPTConfig(n_embd=12, n_head=4, positions="rope")
+    with pytest.raises(ValueError, match="positions must be one of 'learned', 'rope'"):
+        GPTConfig(positions="alibi")
+    with pytest.raises(ValueError, match="d_head must be a positive even number"):
+        apply_rope(torch.randn(3, 5), torch.arange(3))
+
+
 def test_a_modern_gpt_trains_and_resumes_from_its_checkpoint(tmp_path):
     model_kw, train_kw = (dict(d) for d in PRESETS["tiny"])
     train_kw.update(max_steps=30, eval_interval=10)
-    trainer = Trainer(GPTConfig(**model_kw, norm="rmsnorm", mlp="swiglu"), TrainConfig(**train_kw),
-                      device="cpu", text=TEXT)
+    model_kw["n_head"] = 4
+    trainer = Trainer(GPTConfig(**model_kw, norm="rmsnorm", mlp="swiglu", positions="rope", n_kv_head=2,
+                                qk_norm=True), TrainConfig(**train_kw), device="cpu", text=TEXT)
+    assert trainer.model.pos_emb is None
     first = trainer.estimate_loss()["train"]
     trainer.fit(progress=False)
     assert trainer.estimate_loss()["train"] < first - 0.5
     folder = trainer.save(tmp_path / "modern")
     loaded = Trainer.load(folder, device="cpu", text=TEXT)
-    assert loaded.model_config.norm == "rmsnorm" and loaded.model_config.mlp == "swiglu"
+    assert loaded.model_config == trainer.model_config
     x = torch.randint(trainer.model_config.vocab_size, (1, 8))
     torch.testing.assert_close(loaded.model.eval()(x)[0], trainer.model.eval()(x)[0], rtol=0, atol=0)
+
+
+# --- the whole model against Llama and Qwen 3 (tiny random configurations, no download) -------------------
+
+HF_NAMES = [  # (their name, ours), {i} = the layer
+    ("model.embed_tokens.weight", "tok_emb.weight"), ("model.norm.weight", "ln_f.weight"),
+    ("lm_head.weight", "head.weight"),
+    ("model.layers.{i}.input_layernorm.weight", "blocks.{i}.ln1.weight"),
+    ("model.layers.{i}.post_attention_layernorm.weight", "blocks.{i}.ln2.weight"),
+    *[(f"model.layers.{{i}}.self_attn.{p}_proj.weight", f"blocks.{{i}}.attn.{p}_proj.weight") for p in "qkv"],
+    ("model.layers.{i}.self_attn.o_proj.weight", "blocks.{i}.attn.out_proj.weight"),
+    ("model.layers.{i}.self_attn.q_norm.weight", "blocks.{i}.attn.q_norm.weight"),
+    ("model.layers.{i}.self_attn.k_norm.weight", "blocks.{i}.attn.k_norm.weight"),
+    ("model.layers.{i}.mlp.gate_proj.weight", "blocks.{i}.mlp.gate.weight"),
+    ("model.layers.{i}.mlp.up_proj.weight", "blocks.{i}.mlp.up.weight"),
+    ("model.layers.{i}.mlp.down_proj.weight", "blocks.{i}.mlp.proj.weight"),
+]
+
+
+def copy_from_hf(ours: GPT, theirs) -> None:
+    """Every weight of a Llama-family model into our GPT, by name; every one of ours must be filled."""
+    their_params = dict(theirs.named_parameters())
+    our_params = dict(ours.named_parameters())
+    filled = set()
+    with torch.no_grad():
+        for i in range(ours.config.n_layer):
+            for their_name, our_name in HF_NAMES:
+                their_name, our_name = their_name.format(i=i), our_name.format(i=i)
+                if their_name in their_params and our_name in our_params:
+                    our_params[our_name].copy_(their_params[their_name])
+                    filled.add(our_name)
+    assert filled == set(our_params), f"not filled: {sorted(set(our_params) - filled)}"
+
+
+def randomized(model):
+    """Every parameter random, the norms' gains too (left at 1 they would hide a swapped norm)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3 if p.dim() == 1 else 0.1).add_(1.0 if p.dim() == 1 else 0.0)
+    return model.eval()
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3"])
+@pytest.mark.parametrize("n_kv_head", [4, 2, 1])  # multi-head, grouped-query, multi-query
+def test_our_gpt_in_a_modern_configuration_gives_the_logits_of_transformers(family, n_kv_head):
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+    shape = dict(vocab_size=50, hidden_size=32, intermediate_size=swiglu_hidden(32), num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=n_kv_head, max_position_embeddings=64,
+                 rms_norm_eps=1e-6, tie_word_embeddings=False, rope_parameters={"rope_type": "default",
+                                                                                "rope_theta": 500000.0})
+    if family == "llama":
+        theirs = randomized(LlamaForCausalLM(LlamaConfig(**shape, attention_bias=False, mlp_bias=False)))
+    else:
+        theirs = randomized(Qwen3ForCausalLM(Qwen3Config(**shape, head_dim=8, attention_bias=False)))
+    ours = GPT(GPTConfig(vocab_size=50, context_length=64, n_layer=2, n_head=4, n_embd=32, norm="rmsnorm",
+                         mlp="swiglu", positions="rope", rope_base=500000.0, n_kv_head=n_kv_head,
+                         qk_norm=family == "qwen3", tie_weights=False)).eval()
+    copy_from_hf(ours, theirs)
+    idx = torch.randint(50, (2, 20))
+    with torch.no_grad():
+        expected = theirs(idx).logits
+        torch.testing.assert_close(ours(idx)[0], expected, rtol=1e-5, atol=1e-5)
+        caches = ours.new_caches()  # token by token through the KV cache: the rotations continue
+        steps = [ours(idx[:, t:t + 1], caches=caches)[0] for t in range(idx.shape[1])]
+        torch.testing.assert_close(torch.cat(steps, dim=1), expected, rtol=1e-5, atol=1e-5)
+    assert caches[0].k.shape == (2, n_kv_head, 20, 8)  # the cache holds the key/value heads only

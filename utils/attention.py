@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .rope import apply_rope
+
 __all__ = [
     "scaled_dot_product_attention",
     "causal_mask",
@@ -43,6 +45,7 @@ __all__ = [
     "merge_heads",
     "MultiHeadAttention",
     "KVCache",
+    "repeat_kv",
 ]
 
 
@@ -168,6 +171,13 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, n, heads * d_head)
 
 
+def repeat_kv(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """(batch, n_kv_heads, n, d_head) -> (batch, n_heads, n, d_head): each key/value head repeated for the
+    n_heads / n_kv_heads query heads of its group, in order (query heads 0, 1, .. share key head 0)."""
+    groups = n_heads // x.shape[1]
+    return x if groups == 1 else x.repeat_interleave(groups, dim=1)
+
+
 class KVCache:
     """The keys and values one attention layer has already computed, kept for the next step.
 
@@ -212,26 +222,45 @@ class MultiHeadAttention(nn.Module):
         dropout: probability of dropping attention weights while training.
         causal: if True every query only sees keys at its own position or earlier (a language
             model). With n_q < n_k the queries are taken to be the last n_q positions (KV cache).
+        n_kv_heads: heads of keys and values (lesson 11). None = n_heads (multi-head attention);
+            fewer, dividing n_heads, = grouped-query attention (each key/value head serves
+            n_heads / n_kv_heads query heads; 1 = multi-query). The KV cache holds only these.
+        rope_base: None = no positions here (GPT-2 adds them to the embeddings); a number = rotary
+            positions (utils.rope) with that base, applied to queries and keys (self-attention).
+        qk_norm: RMSNorm on every query and key head before the scores (Qwen 3, OLMo 2).
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, causal: bool = False
+        self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, causal: bool = False,
+        n_kv_heads: int | None = None, rope_base: float | None = None, qk_norm: bool = False,
     ):
         super().__init__()
         _check_head_count(d_model, n_heads)
+        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
+        _check_kv_heads(n_heads, n_kv_heads)
         self.d_model = d_model
         self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads
         self.d_head = d_model // n_heads
         self.dropout = dropout
         self.causal = causal
+        self.rope_base = rope_base
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, n_kv_heads * self.d_head, bias=bias)
+        self.v_proj = nn.Linear(d_model, n_kv_heads * self.d_head, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.attn_dropout = nn.Dropout(dropout)
+        self.q_norm = self.k_norm = None
+        if qk_norm:
+            from .model import RMSNorm  # utils.model builds its blocks from this module
+
+            self.q_norm, self.k_norm = RMSNorm(self.d_head), RMSNorm(self.d_head)
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, n_heads={self.n_heads}, d_head={self.d_head}, causal={self.causal}"
+        extra = "" if self.n_kv_heads == self.n_heads else f", n_kv_heads={self.n_kv_heads}"
+        extra += "" if self.rope_base is None else f", rope_base={self.rope_base:g}"
+        return (f"d_model={self.d_model}, n_heads={self.n_heads}, d_head={self.d_head}, causal={self.causal}"
+                + extra)
 
     def forward(
         self,
@@ -269,13 +298,22 @@ class MultiHeadAttention(nn.Module):
             (output, weights) with per-head weights (batch, heads, n_q, n_k).
         """
         _check_mha_inputs(x, kv, cache, self.d_model, kv_heads)
+        past = len(cache) if cache is not None else 0
         q = split_heads(self.q_proj(x), self.n_heads)  # (batch, heads, n_q, d_head)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
         if kv_heads is None:
             k, v = self.keys_values(x if kv is None else kv)  # x itself answers in self-attention
         else:
             k, v = kv_heads
+        if self.rope_base is not None:
+            if kv is not None or kv_heads is not None:
+                raise ValueError("rotary positions are for self-attention: this layer was built with rope_base")
+            positions = torch.arange(past, past + x.shape[1], device=x.device)  # after the cached ones
+            q, k = apply_rope(q, positions, self.rope_base), apply_rope(k, positions, self.rope_base)
         if cache is not None:
-            k, v = cache.append(k, v)  # now every position so far
+            k, v = cache.append(k, v)  # now every position so far (the n_kv_heads only: GQA's saving)
+        k, v = repeat_kv(k, self.n_heads), repeat_kv(v, self.n_heads)
         batch, n_q, n_k = x.shape[0], x.shape[1], k.shape[2]
 
         weights = None
@@ -296,8 +334,12 @@ class MultiHeadAttention(nn.Module):
         return (output, weights) if need_weights else output
 
     def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The keys and values of source (batch, n_k, d_model), each (batch, heads, n_k, d_head)."""
-        return split_heads(self.k_proj(source), self.n_heads), split_heads(self.v_proj(source), self.n_heads)
+        """The keys and values of source (batch, n_k, d_model), each (batch, n_kv_heads, n_k, d_head)
+        (QK-norm applied to the keys; rotary positions are not: they depend on where source sits)."""
+        k = split_heads(self.k_proj(source), self.n_kv_heads)
+        if self.k_norm is not None:
+            k = self.k_norm(k)
+        return k, split_heads(self.v_proj(source), self.n_kv_heads)
 
     def _full_mask(
         self, mask: torch.Tensor | None, batch: int, n_q: int, n_k: int, device
@@ -491,6 +533,12 @@ def _check_head_count(d_model: int, n_heads: int) -> None:
             f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets "
             f"d_model / n_heads features. Valid head counts for d_model={d_model}: {valid}"
         )
+
+
+def _check_kv_heads(n_heads: int, n_kv_heads: int) -> None:
+    if not isinstance(n_kv_heads, int) or n_kv_heads <= 0 or n_heads % n_kv_heads:
+        raise ValueError(f"n_kv_heads must be a positive divisor of n_heads={n_heads} (each key/value head serves "
+                         f"a group of query heads of the same size), got {n_kv_heads}")
 
 
 def _check_mha_inputs(x: torch.Tensor, kv: torch.Tensor | None, cache: KVCache | None, d_model: int,

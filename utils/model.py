@@ -9,8 +9,9 @@ Pre-LayerNorm blocks (the norm comes before each sub-layer, as in GPT-2) keep th
 clean, which makes deep stacks train without warm-up tricks. `generate` lives in utils.generation.
 
 Lesson 11's switches turn pieces of this GPT-2 into their successors in today's open models (Llama,
-Qwen, Mistral): `norm="rmsnorm"` (RMSNorm for every LayerNorm) and `mlp="swiglu"` (a gated MLP).
-The defaults are GPT-2's, so older checkpoints load unchanged.
+Qwen, Mistral): `norm="rmsnorm"` (RMSNorm for every LayerNorm), `mlp="swiglu"` (a gated MLP),
+`positions="rope"` (rotary positions in attention instead of a learned table), `n_kv_head` (grouped-
+query attention) and `qk_norm`. The defaults are GPT-2's, so older checkpoints load unchanged.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class SettingsFile:
 
 NORMS = ("layernorm", "rmsnorm")
 MLPS = ("gelu", "swiglu")
+POSITIONS = ("learned", "rope")
+MODERN_FIELDS = ("norm", "mlp", "positions", "rope_base", "n_kv_head", "qk_norm")  # lesson 11's switches
 
 
 @dataclass
@@ -92,6 +95,12 @@ class GPTConfig(SettingsFile):
         norm: "layernorm" (GPT-2) or "rmsnorm" (Llama and most open models since): see RMSNorm.
         mlp: "gelu" (GPT-2: widen 4x, GELU, back) or "swiglu" (Llama: a SiLU gate times a second
             projection, hidden size about 8/3 of n_embd so the parameters stay about the same): see SwiGLU.
+        positions: "learned" (GPT-2: a table of context_length vectors added to the tokens) or "rope"
+            (rotary positions applied to queries and keys, utils.rope; no table).
+        rope_base: RoPE's base (10,000 in Llama 2, 500,000 in Llama 3); unused with learned positions.
+        n_kv_head: key/value heads per block; 0 = n_head (multi-head attention); a divisor of n_head
+            = grouped-query attention (1 = multi-query). Fewer heads, a smaller KV cache.
+        qk_norm: RMSNorm on each query and key head before the scores (Qwen 3).
     """
 
     vocab_size: int = 65
@@ -104,6 +113,15 @@ class GPTConfig(SettingsFile):
     tie_weights: bool = True
     norm: str = "layernorm"
     mlp: str = "gelu"
+    positions: str = "learned"
+    rope_base: float = 10000.0
+    n_kv_head: int = 0
+    qk_norm: bool = False
+
+    def __repr__(self) -> str:
+        # lesson 11's switches are shown only when set, so a GPT-2 configuration prints as it always did
+        shown = [f for f in fields(self) if f.name not in MODERN_FIELDS or getattr(self, f.name) != f.default]
+        return f"GPTConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
 
     def __post_init__(self):
         check_field_types(self)
@@ -119,6 +137,13 @@ class GPTConfig(SettingsFile):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         _check_choice("norm", self.norm, NORMS)
         _check_choice("mlp", self.mlp, MLPS)
+        _check_choice("positions", self.positions, POSITIONS)
+        if self.n_kv_head < 0 or (self.n_kv_head and self.n_head % self.n_kv_head):
+            raise ValueError(f"GPTConfig.n_kv_head must be 0 (as many as n_head) or a divisor of n_head={self.n_head}, "
+                             f"got {self.n_kv_head}")
+        if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"rotary positions turn pairs of features: n_embd / n_head must be even, "
+                             f"got {self.n_embd} / {self.n_head}")
 
 
 def _check_choice(name: str, value: str, choices) -> None:
@@ -149,7 +174,7 @@ class RMSNorm(nn.Module):
 
 def norm_layer(config) -> nn.Module:
     """The normalisation config.norm names, over n_embd features."""
-    if getattr(config, "norm", "layernorm") == "rmsnorm":
+    if config.norm == "rmsnorm":
         return RMSNorm(config.n_embd)
     return nn.LayerNorm(config.n_embd, bias=config.bias)
 
@@ -182,7 +207,7 @@ class SwiGLU(nn.Module):
 
 def mlp_layer(config) -> nn.Module:
     """The MLP config.mlp names."""
-    return SwiGLU(config) if getattr(config, "mlp", "gelu") == "swiglu" else MLP(config)
+    return SwiGLU(config) if config.mlp == "swiglu" else MLP(config)
 
 
 class MLP(nn.Module):
@@ -205,7 +230,9 @@ class Block(nn.Module):
         super().__init__()
         self.ln1 = norm_layer(config)
         self.attn = MultiHeadAttention(config.n_embd, config.n_head, bias=config.bias,
-                                       dropout=config.dropout, causal=True)
+                                       dropout=config.dropout, causal=True,
+                                       n_kv_heads=config.n_kv_head or None, qk_norm=config.qk_norm,
+                                       rope_base=config.rope_base if config.positions == "rope" else None)
         self.ln2 = norm_layer(config)
         self.mlp = mlp_layer(config)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -243,7 +270,8 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
-        self.pos_emb = nn.Embedding(config.context_length, config.n_embd)
+        # learned positions: one vector per position; rotary ones live in the attention layers instead
+        self.pos_emb = nn.Embedding(config.context_length, config.n_embd) if config.positions == "learned" else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = norm_layer(config)
@@ -273,7 +301,7 @@ class GPT(nn.Module):
         position embedding (and the token embedding, unless it is tied to the head)."""
         n = sum(p.numel() for p in self.parameters())  # .parameters() yields shared tensors once
         if non_embedding:
-            n -= self.pos_emb.weight.numel()
+            n -= self.pos_emb.weight.numel() if self.pos_emb is not None else 0
             if not self.config.tie_weights:  # untied, the token table is a pure lookup: leave it out too
                 n -= self.tok_emb.weight.numel()
         return n
@@ -307,7 +335,10 @@ class GPT(nn.Module):
         self._check_ids(idx, past)
         n = idx.shape[1]
         pos = torch.arange(past, past + n, device=idx.device)
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))
+        x = self.tok_emb(idx)
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(pos)
+        x = self.drop(x)
         all_weights = []
         for i, block in enumerate(self.blocks):
             x, weights = block(x, need_weights=need_weights, cache=caches[i] if caches else None)
