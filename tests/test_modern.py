@@ -221,3 +221,36 @@ def test_our_gpt_in_a_modern_configuration_gives_the_logits_of_transformers(fami
         steps = [ours(idx[:, t:t + 1], caches=caches)[0] for t in range(idx.shape[1])]
         torch.testing.assert_close(torch.cat(steps, dim=1), expected, rtol=1e-5, atol=1e-5)
     assert caches[0].k.shape == (2, n_kv_head, 20, 8)  # the cache holds the key/value heads only
+
+
+def test_our_gpt_in_its_default_configuration_gives_the_logits_of_transformers_gpt2():
+    """GPT-2's layout is our default; with biases on and exact GELU (GPT-2 itself used the tanh form,
+    `gelu_new`), transformers' GPT2LMHeadModel with the same weights gives the same logits."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    theirs = randomized(GPT2LMHeadModel(GPT2Config(
+        vocab_size=50, n_positions=64, n_embd=32, n_layer=2, n_head=4, activation_function="gelu",
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True)))
+    ours = GPT(GPTConfig(vocab_size=50, context_length=64, n_layer=2, n_head=4, n_embd=32, bias=True)).eval()
+    p = dict(theirs.named_parameters())
+    with torch.no_grad():
+        ours.tok_emb.weight.copy_(p["transformer.wte.weight"])
+        ours.pos_emb.weight.copy_(p["transformer.wpe.weight"])
+        for i, block in enumerate(ours.blocks):
+            h = f"transformer.h.{i}."
+            # GPT-2's Conv1D stores (in, out): ours is nn.Linear's (out, in), so every matrix is transposed
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), range(3), strict=True):
+                cut = slice(part * 32, (part + 1) * 32)
+                getattr(block.attn, name).weight.copy_(p[h + "attn.c_attn.weight"][:, cut].T)
+                getattr(block.attn, name).bias.copy_(p[h + "attn.c_attn.bias"][cut])
+            pairs = [(block.attn.out_proj, "attn.c_proj"), (block.mlp.fc, "mlp.c_fc"), (block.mlp.proj, "mlp.c_proj")]
+            for layer, name in pairs:
+                layer.weight.copy_(p[h + name + ".weight"].T)
+                layer.bias.copy_(p[h + name + ".bias"])
+            for norm, name in [(block.ln1, "ln_1"), (block.ln2, "ln_2")]:
+                norm.weight.copy_(p[h + name + ".weight"])
+                norm.bias.copy_(p[h + name + ".bias"])
+        ours.ln_f.weight.copy_(p["transformer.ln_f.weight"])
+        ours.ln_f.bias.copy_(p["transformer.ln_f.bias"])
+        idx = torch.randint(50, (2, 20))
+        torch.testing.assert_close(ours(idx)[0], theirs(idx).logits, rtol=1e-5, atol=1e-5)
