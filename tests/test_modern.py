@@ -254,3 +254,22 @@ def test_our_gpt_in_its_default_configuration_gives_the_logits_of_transformers_g
         ours.ln_f.bias.copy_(p["transformer.ln_f.bias"])
         idx = torch.randint(50, (2, 20))
         torch.testing.assert_close(ours(idx)[0], theirs(idx).logits, rtol=1e-5, atol=1e-5)
+
+
+def test_our_encoder_runs_the_packaged_minilm_and_gives_bertmodels_hidden_states():
+    from utils import bert
+    from utils.bert_encoder import from_pretrained_bert
+
+    theirs = bert.load_encoder()
+    ours = from_pretrained_bert(theirs)
+    tokenizer = bert.load_tokenizer()
+    batch = tokenizer(["The film was not bad at all.", "A triumph of style over substance, sadly."],
+                      padding=True, return_tensors="pt")
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"].shape[1]  # the first one is padded
+    with torch.no_grad():
+        expected = theirs(**batch).last_hidden_state
+        got = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    real = batch["attention_mask"].bool()  # padding positions' vectors mean nothing in either
+    torch.testing.assert_close(got[real], expected[real], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="more than this encoder's 512 positions"):
+        ours(torch.zeros(1, 513, dtype=torch.long))
