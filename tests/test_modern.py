@@ -7,6 +7,7 @@ import torch
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaMLP, LlamaRMSNorm
 
+from utils.llama_weights import copy_llama_weights, gpt_config_from_llama, gpt_from_llama
 from utils.model import GPT, MLP, MODERN_FIELDS, GPTConfig, RMSNorm, SwiGLU, swiglu_hidden
 from utils.rope import apply_rope, rope_frequencies
 from utils.train import PRESETS, TrainConfig, Trainer
@@ -157,36 +158,6 @@ def test_a_modern_gpt_trains_and_resumes_from_its_checkpoint(tmp_path):
 
 # --- the whole model against Llama and Qwen 3 (tiny random configurations, no download) -------------------
 
-HF_NAMES = [  # (their name, ours), {i} = the layer
-    ("model.embed_tokens.weight", "tok_emb.weight"), ("model.norm.weight", "ln_f.weight"),
-    ("lm_head.weight", "head.weight"),
-    ("model.layers.{i}.input_layernorm.weight", "blocks.{i}.ln1.weight"),
-    ("model.layers.{i}.post_attention_layernorm.weight", "blocks.{i}.ln2.weight"),
-    *[(f"model.layers.{{i}}.self_attn.{p}_proj.weight", f"blocks.{{i}}.attn.{p}_proj.weight") for p in "qkv"],
-    ("model.layers.{i}.self_attn.o_proj.weight", "blocks.{i}.attn.out_proj.weight"),
-    ("model.layers.{i}.self_attn.q_norm.weight", "blocks.{i}.attn.q_norm.weight"),
-    ("model.layers.{i}.self_attn.k_norm.weight", "blocks.{i}.attn.k_norm.weight"),
-    ("model.layers.{i}.mlp.gate_proj.weight", "blocks.{i}.mlp.gate.weight"),
-    ("model.layers.{i}.mlp.up_proj.weight", "blocks.{i}.mlp.up.weight"),
-    ("model.layers.{i}.mlp.down_proj.weight", "blocks.{i}.mlp.proj.weight"),
-]
-
-
-def copy_from_hf(ours: GPT, theirs) -> None:
-    """Every weight of a Llama-family model into our GPT, by name; every one of ours must be filled."""
-    their_params = dict(theirs.named_parameters())
-    our_params = dict(ours.named_parameters())
-    filled = set()
-    with torch.no_grad():
-        for i in range(ours.config.n_layer):
-            for their_name, our_name in HF_NAMES:
-                their_name, our_name = their_name.format(i=i), our_name.format(i=i)
-                if their_name in their_params and our_name in our_params:
-                    our_params[our_name].copy_(their_params[their_name])
-                    filled.add(our_name)
-    assert filled == set(our_params), f"not filled: {sorted(set(our_params) - filled)}"
-
-
 def randomized(model):
     """Every parameter random, the norms' gains too (left at 1 they would hide a swapped norm)."""
     torch.manual_seed(1)
@@ -209,10 +180,11 @@ def test_our_gpt_in_a_modern_configuration_gives_the_logits_of_transformers(fami
         theirs = randomized(LlamaForCausalLM(LlamaConfig(**shape, attention_bias=False, mlp_bias=False)))
     else:
         theirs = randomized(Qwen3ForCausalLM(Qwen3Config(**shape, head_dim=8, attention_bias=False)))
-    ours = GPT(GPTConfig(vocab_size=50, context_length=64, n_layer=2, n_head=4, n_embd=32, norm="rmsnorm",
-                         mlp="swiglu", positions="rope", rope_base=500000.0, n_kv_head=n_kv_head,
-                         qk_norm=family == "qwen3", tie_weights=False)).eval()
-    copy_from_hf(ours, theirs)
+    ours = gpt_from_llama(theirs)
+    assert ours.config == GPTConfig(vocab_size=50, context_length=64, n_layer=2, n_head=4, n_embd=32,
+                                    norm="rmsnorm", mlp="swiglu", mlp_hidden=swiglu_hidden(32), positions="rope",
+                                    rope_base=500000.0, n_kv_head=n_kv_head, qk_norm=family == "qwen3",
+                                    tie_weights=False, norm_eps=1e-6)
     idx = torch.randint(50, (2, 20))
     with torch.no_grad():
         expected = theirs(idx).logits
@@ -273,3 +245,52 @@ def test_our_encoder_runs_the_packaged_minilm_and_gives_bertmodels_hidden_states
     torch.testing.assert_close(got[real], expected[real], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="more than this encoder's 512 positions"):
         ours(torch.zeros(1, 513, dtype=torch.long))
+
+
+def test_a_fine_tuned_classifier_gives_the_same_predictions_on_our_encoder():
+    """Lesson 08's model, fine-tuned a few steps, and the same weights in our Classifier: same logits."""
+    from utils import bert
+    from utils.bert_encoder import from_pretrained_classifier
+
+    tokenizer = bert.load_tokenizer()
+    theirs = bert.load_classifier(labels=["ham", "spam"], device="cpu")
+    pairs = [("WIN a FREE prize, call 09061 now", 1), ("see you at lunch", 0), ("Urgent! claim your cash", 1),
+             ("running late, sorry", 0)] * 2
+    bert.train_classifier(theirs, tokenizer, pairs, epochs=1, batch_size=4, lr=1e-3, device="cpu", progress=False)
+    theirs.eval()
+    ours = from_pretrained_classifier(theirs)
+    texts = ["Congratulations! You've won a cruise. Reply YES.", "Can you pick up some milk?", "ok"]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = theirs(**batch).logits
+        got = ours(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert got.argmax(-1).tolist() == bert.predict(theirs, tokenizer, texts).labels
+    with pytest.raises(ValueError, match="expected a BertForSequenceClassification"):
+        from_pretrained_classifier(bert.load_encoder())
+
+
+def test_a_llama_our_gpt_cannot_express_is_refused_with_the_setting_named():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    shape = dict(vocab_size=50, hidden_size=32, intermediate_size=80, num_hidden_layers=1, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-5)
+    # a real Llama's widths and eps (not our defaults) are carried over: Llama 3 8B's MLP is 3.5 d wide
+    config = gpt_config_from_llama(LlamaConfig(**shape), context_length=16)
+    assert (config.mlp_hidden, config.norm_eps, config.context_length, config.rope_base) == (80, 1e-5, 16, 10000.0)
+    theirs = randomized(LlamaForCausalLM(LlamaConfig(**shape)))
+    idx = torch.randint(50, (1, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(gpt_from_llama(theirs)(idx)[0], theirs(idx).logits, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="attention_bias / mlp_bias = True: it needs no biases"):
+        gpt_config_from_llama(LlamaConfig(**shape, attention_bias=True))
+    with pytest.raises(ValueError, match="rope type = 'llama3'"):
+        gpt_config_from_llama(LlamaConfig(**shape, rope_parameters={
+            "rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 32}))
+    with pytest.raises(ValueError, match="build ours with gpt_config_from_llama"):
+        copy_llama_weights(GPT(GPTConfig(vocab_size=50, n_layer=1, n_head=4, n_embd=32, norm="rmsnorm",
+                                         mlp="swiglu", positions="rope", n_kv_head=2)), theirs)
+    with pytest.raises(ValueError, match="has no weights for our"):
+        copy_llama_weights(GPT(GPTConfig(vocab_size=50, n_layer=1, n_head=4, n_embd=32, n_kv_head=2, mlp_hidden=80)),
+                           theirs)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import apply_rope
+from .rope import rope_table, rotate
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -227,12 +227,14 @@ class MultiHeadAttention(nn.Module):
             n_heads / n_kv_heads query heads; 1 = multi-query). The KV cache holds only these.
         rope_base: None = no positions here (GPT-2 adds them to the embeddings); a number = rotary
             positions (utils.rope) with that base, applied to queries and keys (self-attention).
-        qk_norm: RMSNorm on every query and key head before the scores (Qwen 3, OLMo 2).
+        qk_norm: RMSNorm on every query and key head before the scores, with eps norm_eps (Qwen 3; OLMo 2
+            normalises the whole query and key projections instead, before the split into heads).
     """
 
     def __init__(
         self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, causal: bool = False,
         n_kv_heads: int | None = None, rope_base: float | None = None, qk_norm: bool = False,
+        norm_eps: float = 1e-6,
     ):
         super().__init__()
         _check_head_count(d_model, n_heads)
@@ -254,7 +256,7 @@ class MultiHeadAttention(nn.Module):
         if qk_norm:
             from .model import RMSNorm  # utils.model builds its blocks from this module
 
-            self.q_norm, self.k_norm = RMSNorm(self.d_head), RMSNorm(self.d_head)
+            self.q_norm, self.k_norm = RMSNorm(self.d_head, norm_eps), RMSNorm(self.d_head, norm_eps)
 
     def extra_repr(self) -> str:
         extra = "" if self.n_kv_heads == self.n_heads else f", n_kv_heads={self.n_kv_heads}"
@@ -309,8 +311,9 @@ class MultiHeadAttention(nn.Module):
         if self.rope_base is not None:
             if kv is not None or kv_heads is not None:
                 raise ValueError("rotary positions are for self-attention: this layer was built with rope_base")
-            positions = torch.arange(past, past + x.shape[1], device=x.device)  # after the cached ones
-            q, k = apply_rope(q, positions, self.rope_base), apply_rope(k, positions, self.rope_base)
+            # positions past, past + 1, ...: after the cached ones (utils.rope.apply_rope, its table kept)
+            cos, sin = rope_table(past, x.shape[1], q.shape[-1], self.rope_base)
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         if cache is not None:
             k, v = cache.append(k, v)  # now every position so far (the n_kv_heads only: GQA's saving)
         k, v = repeat_kv(k, self.n_heads), repeat_kv(v, self.n_heads)

@@ -24,8 +24,8 @@ from .model import MLP
 
 @dataclass
 class EncoderConfig:
-    """The shape of a BERT encoder (MiniLM-L6's by default). n_embd, bias and dropout are the names
-    utils.model.MLP reads."""
+    """The shape of a BERT encoder (MiniLM-L6's by default). n_embd, mlp_hidden, bias and dropout are the
+    names utils.model.MLP reads."""
 
     vocab_size: int = 30522
     context_length: int = 512
@@ -36,6 +36,7 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-12
     bias: bool = True
     dropout: float = 0.0
+    mlp_hidden: int = 1536  # BERT's intermediate_size: 4 n_embd in MiniLM and BERT itself
 
 
 class EncoderLayer(nn.Module):
@@ -89,9 +90,8 @@ def from_pretrained_bert(bert_model) -> Encoder:
                          f"this model has hidden_act={c.hidden_act!r}")
     config = EncoderConfig(vocab_size=c.vocab_size, context_length=c.max_position_embeddings,
                            type_vocab_size=c.type_vocab_size, n_layer=c.num_hidden_layers,
-                           n_head=c.num_attention_heads, n_embd=c.hidden_size, layer_norm_eps=c.layer_norm_eps)
-    if c.intermediate_size != 4 * c.hidden_size:
-        raise ValueError(f"utils.model.MLP widens 4x; this model's MLP is {c.intermediate_size} wide")
+                           n_head=c.num_attention_heads, n_embd=c.hidden_size, layer_norm_eps=c.layer_norm_eps,
+                           mlp_hidden=c.intermediate_size)
     ours = Encoder(config)
     e = bert_model.embeddings
     for mine, theirs in [(ours.tok_emb, e.word_embeddings), (ours.pos_emb, e.position_embeddings),
@@ -104,4 +104,37 @@ def from_pretrained_bert(bert_model) -> Encoder:
                                       (mine.ln1, a.output.LayerNorm), (mine.mlp.fc, theirs.intermediate.dense),
                                       (mine.mlp.proj, theirs.output.dense), (mine.ln2, theirs.output.LayerNorm)]:
             ours_proj.load_state_dict(their_proj.state_dict())
+    return ours.eval()
+
+
+class Classifier(nn.Module):
+    """A fine-tuned BERT classifier on our Encoder: the [CLS] vector -> pooler (Linear, tanh) -> Linear
+    -> one score per label. BertForSequenceClassification's head, so its trained weights fit."""
+
+    def __init__(self, config: EncoderConfig, num_labels: int):
+        super().__init__()
+        self.encoder = Encoder(config)
+        self.pooler = nn.Linear(config.n_embd, config.n_embd)
+        self.classifier = nn.Linear(config.n_embd, num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        cls = self.encoder(input_ids, attention_mask, token_type_ids)[:, 0]  # the first token: [CLS]
+        return self.classifier(torch.tanh(self.pooler(cls)))
+
+
+@torch.no_grad()
+def from_pretrained_classifier(classifier_model) -> Classifier:
+    """Our Classifier with every weight of a transformers BertForSequenceClassification (lesson 08's
+    fine-tuned model, e.g. utils.bert.load_classifier(folder)), in eval mode."""
+    if not hasattr(classifier_model, "bert") or not hasattr(classifier_model, "classifier"):
+        raise ValueError(f"expected a BertForSequenceClassification (lesson 08's model), "
+                         f"got {type(classifier_model).__name__}")
+    if classifier_model.bert.pooler is None:
+        raise ValueError("this BERT classifier has no pooler layer; BertForSequenceClassification has one")
+    encoder = from_pretrained_bert(classifier_model.bert)
+    ours = Classifier(encoder.config, classifier_model.config.num_labels)
+    ours.encoder = encoder
+    ours.pooler.load_state_dict(classifier_model.bert.pooler.dense.state_dict())
+    ours.classifier.load_state_dict(classifier_model.classifier.state_dict())
     return ours.eval()

@@ -72,7 +72,7 @@ class SettingsFile:
 NORMS = ("layernorm", "rmsnorm")
 MLPS = ("gelu", "swiglu")
 POSITIONS = ("learned", "rope")
-MODERN_FIELDS = ("norm", "mlp", "positions", "rope_base", "n_kv_head", "qk_norm")  # lesson 11's switches
+MODERN_FIELDS = ("norm", "mlp", "positions", "rope_base", "n_kv_head", "qk_norm", "mlp_hidden", "norm_eps")  # lesson 11
 
 
 @dataclass
@@ -101,6 +101,9 @@ class GPTConfig(SettingsFile):
         n_kv_head: key/value heads per block; 0 = n_head (multi-head attention); a divisor of n_head
             = grouped-query attention (1 = multi-query). Fewer heads, a smaller KV cache.
         qk_norm: RMSNorm on each query and key head before the scores (Qwen 3).
+        mlp_hidden: the MLP's hidden width; 0 = the usual rule (4 n_embd for GELU, swiglu_hidden for
+            SwiGLU). Real models set it (Llama 3 8B: 14,336 for 4,096).
+        norm_eps: the eps of every norm; 0 = the layer's usual one (1e-5 for LayerNorm, 1e-6 for RMSNorm).
     """
 
     vocab_size: int = 65
@@ -117,6 +120,8 @@ class GPTConfig(SettingsFile):
     rope_base: float = 10000.0
     n_kv_head: int = 0
     qk_norm: bool = False
+    mlp_hidden: int = 0
+    norm_eps: float = 0.0
 
     def __repr__(self) -> str:
         # lesson 11's switches are shown only when set, so a GPT-2 configuration prints as it always did
@@ -141,6 +146,9 @@ class GPTConfig(SettingsFile):
         if self.n_kv_head < 0 or (self.n_kv_head and self.n_head % self.n_kv_head):
             raise ValueError(f"GPTConfig.n_kv_head must be 0 (as many as n_head) or a divisor of n_head={self.n_head}, "
                              f"got {self.n_kv_head}")
+        if self.mlp_hidden < 0 or self.norm_eps < 0:
+            raise ValueError(f"GPTConfig.mlp_hidden and norm_eps must be >= 0 (0 = the usual value), got "
+                             f"{self.mlp_hidden} and {self.norm_eps}")
         if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
             raise ValueError(f"rotary positions turn pairs of features: n_embd / n_head must be even, "
                              f"got {self.n_embd} / {self.n_head}")
@@ -174,9 +182,10 @@ class RMSNorm(nn.Module):
 
 def norm_layer(config) -> nn.Module:
     """The normalisation config.norm names, over n_embd features."""
+    eps = getattr(config, "norm_eps", 0.0)
     if config.norm == "rmsnorm":
-        return RMSNorm(config.n_embd)
-    return nn.LayerNorm(config.n_embd, bias=config.bias)
+        return RMSNorm(config.n_embd, eps=eps or 1e-6)
+    return nn.LayerNorm(config.n_embd, eps=eps or 1e-5, bias=config.bias)
 
 
 def swiglu_hidden(n_embd: int, multiple_of: int = 32) -> int:
@@ -195,7 +204,7 @@ class SwiGLU(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        hidden = swiglu_hidden(config.n_embd)
+        hidden = config.mlp_hidden or swiglu_hidden(config.n_embd)
         self.gate = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.up = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
@@ -215,8 +224,10 @@ class MLP(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        # lesson 11's mlp_hidden when set (the translation Transformer's config has no such field)
+        hidden = getattr(config, "mlp_hidden", 0) or 4 * config.n_embd
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
@@ -232,6 +243,7 @@ class Block(nn.Module):
         self.attn = MultiHeadAttention(config.n_embd, config.n_head, bias=config.bias,
                                        dropout=config.dropout, causal=True,
                                        n_kv_heads=config.n_kv_head or None, qk_norm=config.qk_norm,
+                                       norm_eps=config.norm_eps or 1e-6,
                                        rope_base=config.rope_base if config.positions == "rope" else None)
         self.ln2 = norm_layer(config)
         self.mlp = mlp_layer(config)
