@@ -105,6 +105,20 @@ PRESETS: dict[str, tuple[dict, dict]] = {
         dict(batch_size=12, max_steps=4500, lr=6e-3, min_lr=6e-4, warmup_steps=100, eval_interval=500,
              optimizer="muon"),
     ),
+    # cpu-5min under the name lesson 11 compares it by: GPT-2's pieces (LayerNorm, GELU MLP, learned positions).
+    "cpu-5min-gpt2": (
+        dict(n_layer=4, n_head=4, n_embd=96, context_length=64, dropout=0.0),
+        dict(batch_size=12, max_steps=4500, lr=6e-3, min_lr=6e-4, warmup_steps=100, eval_interval=500,
+             optimizer="muon"),
+    ),
+    # The same model with lesson 11's four pieces (RMSNorm, SwiGLU, RoPE, QK-norm), as many steps as fit in
+    # 5 minutes on 2 cores (val 1.5144 against GPT-2's 1.5213 at equal time: benchmarks/bench_modern.py).
+    "cpu-5min-modern": (
+        dict(n_layer=4, n_head=4, n_embd=96, context_length=64, dropout=0.0, norm="rmsnorm", mlp="swiglu",
+             positions="rope", qk_norm=True),
+        dict(batch_size=12, max_steps=5250, lr=6e-3, min_lr=6e-4, warmup_steps=100, eval_interval=500,
+             optimizer="muon"),
+    ),
     # nanoGPT's GPU recipe (config/train_shakespeare_char.py).
     "gpu": (
         dict(n_layer=6, n_head=6, n_embd=384, context_length=256, dropout=0.2),

@@ -2,7 +2,7 @@
 
     00 start_here    01 tokenization   02 embeddings   03 attention          04 multi_head
     05 gpt           06 training       07 generation   08 bert               09 reading_attention
-    10 translation
+    10 translation   11 modern
 
 e.g. `from utils.checks.training import check_lr_at`, then `check_lr_at(my_lr_at)`.
 
