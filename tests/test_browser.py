@@ -230,18 +230,40 @@ ATTENTION_NOTEBOOKS = [
 ]
 
 
+# What a notebook's widget cells need from the cells before them, so that the browser runs only those
+# (nbval runs the whole notebook already; what the browser adds is the widget drawn and responding).
+WIDGET_PREAMBLE = {
+    "notebooks/04_multi_head_attention.ipynb":
+        "import utils\nfrom utils import how_many_heads as hx\n\ndevice = utils.setup()\nsteps = 20",
+}
+
+
+def widget_notebook(lab, path: str) -> str:
+    """A notebook of the preamble and the cells of `path` that store a widget with a dropdown; its path."""
+    nb = nbformat.read(ROOT / path, as_version=4)
+    widget_cells = [c for c in nb.cells if c.cell_type == "code" and "Explorer(" in c.source]
+    assert widget_cells, f"{path}: no cell makes an explorer widget"
+    cells = [nbformat.v4.new_code_cell(WIDGET_PREAMBLE[path])] + [nbformat.v4.new_code_cell(c.source)
+                                                                 for c in widget_cells]
+    name = f"notebooks/{Path(path).stem}_widgets.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata), lab["root"] / name)
+    return name
+
+
 @pytest.mark.parametrize("path, views, model_views, widgets", ATTENTION_NOTEBOOKS,
                          ids=lambda v: Path(str(v)).stem)
 def test_attention_notebook_in_the_browser(browser, lab, path, views, model_views, widgets):
     """Views: the ones stored in the notebook (made by its full-mode run, which nbval re-checks) show and
     respond when the notebook is opened, before any cell runs: our views need no kernel, only trust.
-    Widgets need a kernel, so a notebook with widgets is run in the browser. (Running every notebook
-    again here would repeat nbval's work; test_the_view_check_can_fail draws a view live.)"""
+    Widgets need a kernel, so the cells that make them are run in the browser, after a preamble of what
+    they need (WIDGET_PREAMBLE). (Running every notebook again here would repeat nbval's work;
+    test_the_view_check_can_fail draws a view live.)"""
     if not (ROOT / path).exists():
         pytest.skip(f"{path} not written yet")
     ARTIFACTS.mkdir(exist_ok=True)
     name = Path(path).stem
-    page = open_notebook(browser, lab, path)
+    assert not (widgets and views), "the widget page holds the widget cells only: check views on a page of their own"
+    page = open_notebook(browser, lab, widget_notebook(lab, path) if widgets else path)
     if views:
         assert_stored_views_show(page, name)
         assert check_head_views(page, name) >= 1
@@ -256,39 +278,35 @@ def test_attention_notebook_in_the_browser(browser, lab, path, views, model_view
     page.context.close()
 
 
-def small_notebook(path: Path, with_view: bool, stored: bool = False) -> None:
-    """A one-cell notebook; with_view draws a head view, stored=True also stores its output."""
+def small_notebook(path: Path, stored: bool = False) -> None:
+    """A notebook with one cell that draws a head view; stored=True also stores the cell's output."""
     cells = [nbformat.v4.new_markdown_cell("A notebook for the browser test's own test.")]
-    if with_view:
-        cell = nbformat.v4.new_code_cell(
-            "import torch\nfrom utils.views.attention_lines import head_view\n"
-            "w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]\n"
-            "head_view(w, ['a', 'b', 'c', 'd'])")
-        if stored:
-            import torch
+    cell = nbformat.v4.new_code_cell(
+        "import torch\nfrom utils.views.attention_lines import head_view\n"
+        "w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]\n"
+        "head_view(w, ['a', 'b', 'c', 'd'])")
+    if stored:
+        import torch
 
-            from utils.views.attention_lines import head_view_html
+        from utils.views.attention_lines import head_view_html
 
-            w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]
-            cell.outputs = [nbformat.v4.new_output("execute_result", execution_count=1,
-                                                   data={"text/html": head_view_html(w, list("abcd"))})]
-            cell.execution_count = 1
-        cells.append(cell)
+        w = [torch.softmax(torch.randn(1, 2, 4, 4), -1) for _ in range(2)]
+        cell.outputs = [nbformat.v4.new_output("execute_result", execution_count=1,
+                                               data={"text/html": head_view_html(w, list("abcd"))})]
+        cell.execution_count = 1
+    cells.append(cell)
     kernel = {"name": "llm-course", "display_name": "Python (llm-course)", "language": "python"}
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernel}), path)
 
 
 def test_the_view_check_can_fail(browser, lab):
-    """Remove the view's output and the check must fail; put it back and it must pass."""
+    """Before its cell has run, a notebook shows no view and the check must fail; once the cell has run in
+    the browser's kernel (a view drawn live), the same check must pass."""
     ARTIFACTS.mkdir(exist_ok=True)
-    small_notebook(lab["root"] / "notebooks" / "no_view.ipynb", with_view=False)
-    small_notebook(lab["root"] / "notebooks" / "with_view.ipynb", with_view=True)
-    page = open_notebook(browser, lab, "notebooks/no_view.ipynb")
-    assert run_all(page) == []
-    with pytest.raises(AssertionError, match="no offline head view"):
-        check_head_views(page, "no_view")
-    page.context.close()
+    small_notebook(lab["root"] / "notebooks" / "with_view.ipynb")
     page = open_notebook(browser, lab, "notebooks/with_view.ipynb")
+    with pytest.raises(AssertionError, match="no offline head view"):
+        check_head_views(page, "not_run_yet")
     assert run_all(page) == []
     assert check_head_views(page, "with_view") == 1
     page.context.close()
@@ -298,13 +316,12 @@ def test_stored_views_need_a_trusted_notebook(browser, lab):
     """An untrusted notebook's stored view is sanitized away (the check fails); trusted, it shows."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = lab["root"] / "notebooks" / "stored_view.ipynb"
-    small_notebook(path, with_view=True, stored=True)
+    small_notebook(path, stored=True)
     page = open_notebook(browser, lab, "notebooks/stored_view.ipynb")
     with pytest.raises(AssertionError, match="do not show when it is opened"):
         assert_stored_views_show(page, "stored_view_untrusted")
-    page.context.close()
     subprocess.run([sys.executable, "-m", "jupyter", "trust", str(path)], env=lab["env"], check=True,
                    capture_output=True)
-    page = open_notebook(browser, lab, "notebooks/stored_view.ipynb")
+    page.reload()  # the notebook is read from the server again, its trust with it (the kernel stays)
     assert_stored_views_show(page, "stored_view_trusted")
     page.context.close()
