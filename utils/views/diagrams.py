@@ -121,10 +121,11 @@ COURSE_MAP = [
     ("08", "Fine-tuning BERT", "an encoder classifies text", 8.8, 0.6, NORM),
     ("09", "Reading attention", "what the heads do, measured", 3.6, 0.6, NORM),
     ("10", "Translation", "encoder + decoder, joined", 1.0, 2.3, ATTN),
+    ("11", "Today's open LLMs", "RoPE, RMSNorm, SwiGLU, GQA", 1.0, 0.6, BLOCK),
 ]
 # Which lesson's result the next one uses (the arrows of the map).
 COURSE_LINKS = [("01", "02"), ("02", "03"), ("03", "04"), ("04", "05"), ("05", "06"), ("06", "07"),
-                ("05", "08"), ("07", "09"), ("08", "09"), ("07", "10")]
+                ("05", "08"), ("07", "09"), ("08", "09"), ("07", "10"), ("07", "11")]
 
 
 def draw_course_map():
