@@ -4,6 +4,7 @@
     python benchmarks/bench_modern.py --only 5min --save       # cpu-5min against cpu-5min-modern
     python benchmarks/bench_modern.py --only sweep --save      # the search for the new cpu-5min (about 25 min)
     python benchmarks/bench_modern.py --only seed --save       # GPT-2 against all four again, seed 1 (about 11 min)
+    python benchmarks/bench_modern.py --only wide --save       # the same race at 128 dimensions (about 11 min)
     python benchmarks/bench_modern.py --only calibrate         # just the ms per step of every configuration
 
 1. ablation: the GPT-2 model of the `cpu-5min-gpt2` preset (4 layers, 4 heads, 96 dims, context 64, Muon
@@ -21,7 +22,8 @@
    5,250 steps, what fits 5 minutes), each run to its own step count, the two taking turns; a sample from each.
 3. sweep: as 1, for the candidates of the new `cpu-5min` (higher learning rates, subsets of the pieces).
 4. seed: the first and the last row of 1 again with seed 1 (other initial weights and batches).
-5. calibrate: only the first phase of 1.
+5. wide: GPT-2 against the four pieces at 128 dimensions (cpu-quick's width), as 1.
+6. calibrate: only the first phase of 1.
 Run it on an otherwise idle machine.
 """
 
@@ -179,6 +181,12 @@ def bench_sweep() -> None:
     race(SWEEP, "sweep", "vs first")
 
 
+def bench_wide() -> None:
+    """The same race at 128 dimensions (cpu-quick's width), GPT-2 against the four pieces: a lead for 1.50."""
+    race([("GPT-2, 128 dims", dict(n_embd=128)), ("all four, 128 dims", dict(MODERN, n_embd=128))],
+         "wide", "vs GPT-2")
+
+
 def bench_seed() -> None:
     """GPT-2 against all four pieces again, with another seed (other initial weights, other batches)."""
     race([(label + ", seed 1", dict(overrides, seed=1)) for label, overrides in (ABLATION[0], ABLATION[-1])],
@@ -205,7 +213,7 @@ def bench_5min() -> None:
         print(f"\n[5min] {name}, a sample at temperature 0.8:\n{t.tokenizer.decode(out[0].tolist())}", flush=True)
 
 
-BENCHES = {"ablation": bench_ablation, "sweep": bench_sweep, "seed": bench_seed, "5min": bench_5min,
+BENCHES = {"ablation": bench_ablation, "sweep": bench_sweep, "seed": bench_seed, "wide": bench_wide, "5min": bench_5min,
            "calibrate": bench_calibrate}
 
 

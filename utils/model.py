@@ -182,10 +182,9 @@ class RMSNorm(nn.Module):
 
 def norm_layer(config) -> nn.Module:
     """The normalisation config.norm names, over n_embd features."""
-    eps = getattr(config, "norm_eps", 0.0)
     if config.norm == "rmsnorm":
-        return RMSNorm(config.n_embd, eps=eps or 1e-6)
-    return nn.LayerNorm(config.n_embd, eps=eps or 1e-5, bias=config.bias)
+        return RMSNorm(config.n_embd, eps=config.norm_eps or 1e-6)
+    return nn.LayerNorm(config.n_embd, eps=config.norm_eps or 1e-5, bias=config.bias)
 
 
 def swiglu_hidden(n_embd: int, multiple_of: int = 32) -> int:
