@@ -25,6 +25,9 @@ mixed or edited folder from a real one.
     model, tokenizer = load_model("runs/cpu-quick")   # for generation
     meta = read_meta("runs/cpu-quick")                # the settings and the history, as a dict
 
+A model kept for use only (lesson 12's assistants) is the same folder without optimizer.safetensors,
+its config.json holding the settings and notes on how it was made: `save_model`, read by `load_model`.
+
 Writing and reading the training state is `save_training_state` / `read_training_state`;
 `utils.train.Trainer.save` and `Trainer.load` use them. This module knows nothing of the trainer.
 """
@@ -48,6 +51,7 @@ from .model import GPT, GPTConfig
 
 CHECKPOINT_VERSION = 2
 FILES = ("model.safetensors", "optimizer.safetensors", "config.json", "tokenizer.json")
+MODEL_FILES = ("model.safetensors", "config.json", "tokenizer.json")  # a model for use (save_model): no resuming
 MANIFEST = "manifest.json"
 
 
@@ -83,6 +87,29 @@ def save_training_state(folder, model: GPT, optimizer: torch.optim.Optimizer, to
                 "sha256": {name: sha256_of(staging / name) for name in FILES}}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 
+    _swap_into_place(staging, folder)
+    return folder
+
+
+def save_model(folder, model: GPT, tokenizer, notes: dict | None = None) -> Path:
+    """Write a model for use, not for resuming: weights, tokenizer and settings, and `notes` (plain JSON
+    data: how it was made, e.g. "SFT 600 steps on utils.tasks"). What lesson 12's assistants are saved as;
+    load_model reads it, Trainer.load refuses it (it has no optimizer or random states to resume)."""
+    folder = Path(folder)
+    check_can_write(folder)
+    staging = folder.parent / f".{folder.name}.saving-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_weights:
+        weights.pop("head.weight", None)
+    save_file(weights, staging / "model.safetensors")
+    tokenizer.save(staging / "tokenizer.json")
+    config = {"version": CHECKPOINT_VERSION, "kind": "model", "model": model.config.to_dict(), "notes": notes or {}}
+    (staging / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    manifest = {"version": CHECKPOINT_VERSION, "kind": "model",
+                "sha256": {name: sha256_of(staging / name) for name in MODEL_FILES}}
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     _swap_into_place(staging, folder)
     return folder
 
@@ -133,8 +160,16 @@ def read_meta(folder) -> dict:
     _check_is_checkpoint(folder)
     _verify_manifest(folder)
     meta = _read_json(folder / "config.json")
+    if is_model_only(folder):
+        _config_from(meta, folder / "config.json")  # a model for use: settings, no training state
+        return meta
     _check_meta(meta, folder / "config.json")
     return meta
+
+
+def is_model_only(folder) -> bool:
+    """True for a checkpoint written by save_model (a model for use, with nothing to resume)."""
+    return _read_json(Path(folder) / MANIFEST).get("kind") == "model"
 
 
 def read_training_state(folder, optimizer: torch.optim.Optimizer, batch_generator: torch.Generator,
@@ -178,11 +213,13 @@ def check_tokenizer_fits(tokenizer, config: GPTConfig, folder) -> None:
 
 
 def tokenizer_from_file(path):
-    """A CharTokenizer or BPETokenizer from its JSON file (the file says which it is)."""
+    """A CharTokenizer, ChatTokenizer or BPETokenizer from its JSON file (the file says which it is)."""
     from .bpe import FORMAT as BPE_FORMAT
     from .bpe import BPETokenizer
     from .char_tokenizer import FORMAT as CHAR_FORMAT
     from .char_tokenizer import CharTokenizer
+    from .chat_template import FORMAT as CHAT_FORMAT
+    from .chat_template import ChatTokenizer
 
     path = Path(path)
     if not path.is_file():
@@ -195,6 +232,8 @@ def tokenizer_from_file(path):
         return CharTokenizer.load(path)
     if kind == BPE_FORMAT:
         return BPETokenizer.load(path)
+    if kind == CHAT_FORMAT:
+        return ChatTokenizer.load(path)
     raise ValueError(f"{path} is not a tokenizer file of this course (format {kind!r})")
 
 
@@ -216,10 +255,11 @@ def _check_is_checkpoint(folder: Path) -> None:
 def _verify_manifest(folder: Path) -> None:
     manifest = _read_json(folder / MANIFEST)
     sums = manifest.get("sha256")
-    if manifest.get("version") != CHECKPOINT_VERSION or not isinstance(sums, dict) or set(sums) != set(FILES):
+    files = MODEL_FILES if manifest.get("kind") == "model" else FILES
+    if manifest.get("version") != CHECKPOINT_VERSION or not isinstance(sums, dict) or set(sums) != set(files):
         raise ValueError(f"{folder / MANIFEST} is not a manifest of this course's checkpoints (version "
-                         f"{CHECKPOINT_VERSION}, one SHA-256 for each of {', '.join(FILES)})")
-    for name in FILES:
+                         f"{CHECKPOINT_VERSION}, one SHA-256 for each of {', '.join(files)})")
+    for name in files:
         path = folder / name
         if not path.is_file():
             raise ValueError(f"{path} is missing (or not a file): the checkpoint is incomplete")

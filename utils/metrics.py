@@ -22,6 +22,7 @@ common one (macro_scores).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -107,6 +108,31 @@ def recall(labels, predictions, positive: int = 1) -> float:
 
 def f1(labels, predictions, positive: int = 1) -> float:
     return scores(labels, predictions, positive).f1
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % confidence interval (z = 1.96) of a proportion successes / n, by Wilson's score method.
+
+    Unlike p +- z sqrt(p(1-p)/n), it stays inside [0, 1] and is not of width zero at 0 or n successes:
+    0 right answers out of 50 still allows a true accuracy of up to 7 %.
+    """
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pass_at_k(n: int, correct: int, k: int) -> float:
+    """The chance that at least one of k replies is right, estimated from n >= k samples of which `correct`
+    were right: 1 - C(n - correct, k) / C(n, k), the unbiased estimator of Chen et al. (2021), i.e. k
+    replies drawn from the n without replacement."""
+    if not 0 <= correct <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= correct <= n and 1 <= k <= n, got n={n}, correct={correct}, k={k}")
+    if n - correct < k:
+        return 1.0
+    return 1.0 - math.comb(n - correct, k) / math.comb(n, k)
 
 
 def report(labels, predictions, positive: int = 1, name: str = "") -> str:

@@ -390,6 +390,9 @@ class Trainer:
         """
         meta = checkpoint.read_meta(folder)
         path = Path(folder) / "config.json"
+        if checkpoint.is_model_only(folder):
+            raise ValueError(f"{folder} holds a model for use (utils.checkpoint.save_model), with no optimizer or "
+                             "random states to resume training from: load it with utils.checkpoint.load_model")
         _check_same_text(meta["text"], load_shakespeare() if text is None else text, path)
         try:
             train_config = TrainConfig.from_dict(meta["train"])
