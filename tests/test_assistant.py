@@ -453,3 +453,13 @@ def test_the_chat_box_transcript_escapes_text_and_greys_what_the_model_no_longer
                             {"role": "user", "content": "again"}], dropped=2)
     assert "&lt;b&gt;hi&lt;/b&gt;" in page and "<b>hi</b>" not in page
     assert page.count("opacity:0.45") == 2 and "(an empty reply)" in page
+
+
+def test_a_reply_that_starts_another_turn_is_cut_there(tok, monkeypatch):
+    import utils.chat as chat
+
+    talk = chat.Conversation(tiny_model(tok), tok)
+    made_up = tok.encode_text("5") + [tok.id_of(USER)] + tok.encode_text("hi")
+    monkeypatch.setattr(chat, "generate_until_end", lambda *args, **kwargs: [made_up])
+    assert talk.say("What is 2 + 3?") == "5"
+    assert talk.say("And 3 + 3?") == "5"  # the history (with the cut reply) encodes again

@@ -206,6 +206,36 @@ def check_widgets(page, name: str) -> int:
     return count
 
 
+def check_chat_box(page, name: str) -> int:
+    """A chat box answers what is typed, says when earlier turns leave the context, and explains an empty
+    message instead of sending it."""
+    boxes = page.locator(".chat-box")
+    if not boxes.count():
+        return 0
+    box = boxes.first
+    box.scroll_into_view_if_needed()
+    field, send = box.locator("input[type=text]"), box.locator("button", has_text="Send")
+
+    def say(text: str, replies: int) -> None:
+        field.fill(text)
+        send.click()
+        page.wait_for_function(f"() => document.querySelectorAll('.chat-box .chat-assistant').length >= {replies}",
+                               polling=200, timeout=60_000)
+
+    for turn in range(1, 5):
+        say(f"What is {turn} + {turn}?", turn)
+    assert box.locator(".chat-user").count() == 4, f"{name}: the transcript does not show the four messages"
+    note = box.locator(".chat-note")
+    assert "no longer fit" in note.inner_text(), f"{name}: the box did not say that earlier turns were left out"
+    field.fill("   ")
+    send.click()
+    page.wait_for_function("() => document.querySelector('.chat-box .chat-note').innerText.includes('empty')",
+                           polling=200, timeout=60_000)
+    assert box.locator(".chat-user").count() == 4, f"{name}: an empty message was sent"
+    box.screenshot(path=str(ARTIFACTS / f"{name}_chat_box.png"))
+    return 1
+
+
 def assert_stored_views_show(page, name: str, timeout_ms: int = 30_000) -> None:
     """The views stored in the file draw their lines before any cell has run."""
     # First the stored outputs must have rendered at all (sanitized or not), so that a missing view
@@ -227,6 +257,7 @@ ATTENTION_NOTEBOOKS = [
     ("notebooks/07_generation.ipynb", True, True, False),
     ("notebooks/09_reading_attention.ipynb", True, True, False),
     ("notebooks/10_translation.ipynb", True, False, False),  # cross-attention: two token lists
+    ("notebooks/12_assistant.ipynb", False, False, True),  # the chat box
 ]
 
 
@@ -235,14 +266,21 @@ ATTENTION_NOTEBOOKS = [
 WIDGET_PREAMBLE = {
     "notebooks/04_multi_head_attention.ipynb":
         "import utils\nfrom utils import how_many_heads as hx\n\ndevice = utils.setup()\nsteps = 20",
+    # an untrained model is enough to see the box answer, trim and refuse (its replies are nonsense)
+    "notebooks/12_assistant.ipynb":
+        "import utils\nfrom utils.chat_template import ChatTokenizer\nfrom utils.model import GPT, GPTConfig\n"
+        "from utils.views.chat_box import chat_box\n\ndevice = utils.setup()\n"
+        "tok = ChatTokenizer.train(\"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+?:'\")\n"
+        "model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=64, n_layer=1, n_head=2, n_embd=16)).eval()",
 }
+WIDGET_CELLS = {"notebooks/04_multi_head_attention.ipynb": "Explorer(", "notebooks/12_assistant.ipynb": "chat_box("}
 
 
 def widget_notebook(lab, path: str) -> str:
-    """A notebook of the preamble and the cells of `path` that store a widget with a dropdown; its path."""
+    """A notebook of the preamble and the cells of `path` that make its widget (WIDGET_CELLS); its path."""
     nb = nbformat.read(ROOT / path, as_version=4)
-    widget_cells = [c for c in nb.cells if c.cell_type == "code" and "Explorer(" in c.source]
-    assert widget_cells, f"{path}: no cell makes an explorer widget"
+    widget_cells = [c for c in nb.cells if c.cell_type == "code" and WIDGET_CELLS[path] in c.source]
+    assert widget_cells, f"{path}: no cell makes its widget ({WIDGET_CELLS[path]}...)"
     cells = [nbformat.v4.new_code_cell(WIDGET_PREAMBLE[path])] + [nbformat.v4.new_code_cell(c.source)
                                                                  for c in widget_cells]
     name = f"notebooks/{Path(path).stem}_widgets.ipynb"
@@ -272,7 +310,7 @@ def test_attention_notebook_in_the_browser(browser, lab, path, views, model_view
     if widgets:
         errors = run_all(page)
         assert not errors, f"{name}: cells failed in the browser: {errors}"
-        assert check_widgets(page, name) >= 1
+        assert check_widgets(page, name) + check_chat_box(page, name) >= 1
     page.screenshot(path=str(ARTIFACTS / f"{name}_page.png"), full_page=False)
     assert all(not u.startswith(lab["url"]) for u in page.blocked)  # only outside requests were blocked
     page.context.close()

@@ -63,6 +63,53 @@ def answer(model, tok: ChatTokenizer, questions: list[str], temperature: float =
                                                       generator=generator)]
 
 
+def score(replies, tasks) -> dict[str, tuple[int, int]]:
+    """{kind: (right, asked)} of replies to tasks, graded by utils.tasks.grade."""
+    from .tasks import grade
+
+    table: dict[str, list[int]] = {}
+    for reply, task in zip(replies, tasks, strict=True):
+        right_asked = table.setdefault(task.kind, [0, 0])
+        right_asked[0] += grade(task.kind, reply, task.answer)
+        right_asked[1] += 1
+    return {kind: (r, n) for kind, (r, n) in table.items()}
+
+
+def accuracy(model, tok: ChatTokenizer, tasks) -> dict[str, tuple[int, int]]:
+    """{kind: (right, asked)}: the assistant's greedy replies to the tasks' prompts, graded."""
+    return score(answer(model, tok, [t.prompt for t in tasks]), tasks)
+
+
+def right_counts(model, tok: ChatTokenizer, tasks, samples: int, temperature: float = 1.0, seed: int = 0) -> list[int]:
+    """For each task, how many of `samples` sampled replies the grader accepts (what pass@k is computed from)."""
+    from .tasks import grade
+
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    prompts = [prompt_ids(tok, [{"role": "user", "content": t.prompt}]) for t in tasks for _ in range(samples)]
+    replies = generate_until_end(model, tok, prompts, temperature=temperature, generator=generator)
+    return [sum(grade(t.kind, tok.decode(r), t.answer) for r in replies[i * samples:(i + 1) * samples])
+            for i, t in enumerate(tasks)]
+
+
+@torch.no_grad()
+def continue_raw(model, tok, tasks, max_new_tokens: int = 18) -> list[str]:
+    """A base model's replies when each task is put the way its pre-training text had it
+    (utils.tasks.raw_prompt: "38 + 45 =", a name at the start of a line), greedy."""
+    from .generation import generate
+    from .tasks import raw_answer, raw_prompt
+
+    replies = [""] * len(tasks)
+    by_length: dict[int, list[int]] = {}
+    encoded = [tok.encode(raw_prompt(t)[0]) for t in tasks]
+    for i, ids in enumerate(encoded):
+        by_length.setdefault(len(ids), []).append(i)
+    for length, rows in by_length.items():
+        out = generate(model, [encoded[i] for i in rows], max_new_tokens, temperature=0)[:, length:]
+        for i, ids in zip(rows, out.tolist(), strict=True):
+            replies[i] = raw_answer(tasks[i], tok.decode(ids))
+    return replies
+
+
 def _choose(logits: torch.Tensor, temperature: float, generator) -> torch.Tensor:
     if temperature == 0:
         return logits.argmax(-1)
@@ -105,6 +152,10 @@ class Conversation:
         kept, self.dropped = trim_history(self.tok, messages, self.model.config.context_length, self.max_new_tokens)
         ids = generate_until_end(self.model, self.tok, [prompt_ids(self.tok, kept)], self.max_new_tokens,
                                  self.temperature, self.generator)[0]
+        # A reply ends at <|end|>; one that starts another turn (<|user|>, <|assistant|>) ends there too, so that
+        # the history holds only text, which the template can encode again.
+        specials = set(self.tok.special_ids.values())
+        ids = ids[:next((i for i, t in enumerate(ids) if t in specials), len(ids))]
         reply = self.tok.decode(ids)
         self.messages = messages + [{"role": "assistant", "content": reply}]
         return reply

@@ -85,6 +85,23 @@ def pair_batch(tok: ChatTokenizer, pairs: list[Pair], max_new_tokens: int = MAX_
     return pad_batch(chosen, end, device), pad_batch(rejected, end, device)
 
 
+@torch.no_grad()
+def kl_to_reference(policy, reference, tok: ChatTokenizer, tasks: list[Task], samples: int = 4,
+                    max_new_tokens: int = MAX_REPLY, seed: int = 0) -> float:
+    """KL(policy || reference) per reply, in nats, estimated on replies sampled from the policy:
+    the mean of log pi(y|x) - log pi_ref(y|x) over them (its expectation under pi is the KL)."""
+    device = next(policy.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    prompts = [prompt_ids(tok, [{"role": "user", "content": t.prompt}]) for t in tasks for _ in range(samples)]
+    replies = generate_until_end(policy, tok, prompts, max_new_tokens, 1.0, generator)
+    end = tok.id_of(END)
+    inputs, targets = pad_batch([reply_example(p, r, end, max_new_tokens) for p, r in zip(prompts, replies,
+                                                                                            strict=True)], end, device)
+    policy.eval()
+    reference.eval()
+    return (sequence_log_probs(policy, inputs, targets) - sequence_log_probs(reference, inputs, targets)).mean().item()
+
+
 @dataclass
 class DPOHistory:
     loss: list = field(default_factory=list)

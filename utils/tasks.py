@@ -120,6 +120,30 @@ def pretraining_text(block_lines: int = 8, seed: int = 0) -> str:
     return "\n\n".join(out)
 
 
+def raw_prompt(task: Task) -> tuple[str, str, str]:
+    """How to ask a base model a question in the form its pre-training text had: (the text to continue,
+    the character that ends the answer, the text that starts the answer). `raw_answer` puts a
+    continuation back into a reply for `grade`."""
+    if task.kind == "name":
+        prefix = task.prompt.removeprefix("Complete the speaker's name: ")
+        return "\n\n" + prefix, ":", prefix  # a speaker's name starts a line and ends with a colon
+    if task.kind == "word":
+        prefix = task.prompt.removeprefix("Complete the word: ")
+        return " " + prefix, " ", prefix
+    question, _ = _raw_fields(task)
+    return "\n" + RAW[task.kind].split(" {}")[0].format(question), "\n", ""
+
+
+def raw_answer(task: Task, continuation: str) -> str:
+    """The reply a base model's continuation of raw_prompt(task) amounts to: up to the end character,
+    after the answer's start (for words, anything but a letter ends it)."""
+    _, stop, start = raw_prompt(task)
+    text = continuation.split(stop)[0]
+    if task.kind == "word":
+        text = re.match(r"[a-z]*", text).group()
+    return start + text
+
+
 def _raw_fields(task: Task) -> tuple[str, str]:
     if task.kind == "add":
         return task.prompt.removeprefix("What is ").removesuffix("?"), task.answer

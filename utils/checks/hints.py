@@ -22,7 +22,7 @@ DIFFICULTIES = ("easy", "medium", "hard")
 LESSON_MODULES = {
     "0": "start_here", "1": "tokenization", "2": "embeddings", "3": "attention", "4": "multi_head",
     "5": "gpt", "6": "training", "7": "generation", "8": "bert", "9": "reading_attention", "10": "translation",
-    "11": "modern",
+    "11": "modern", "12": "assistant",
 }
 
 

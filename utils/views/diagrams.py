@@ -122,16 +122,17 @@ COURSE_MAP = [
     ("09", "Reading attention", "what the heads do, measured", 3.6, 0.6, NORM),
     ("10", "Translation", "encoder + decoder, joined", 1.0, 2.3, ATTN),
     ("11", "Today's open LLMs", "RoPE, RMSNorm, SwiGLU, GQA", 1.0, 0.6, BLOCK),
+    ("12", "An assistant", "SFT, DPO, RL with rewards", 1.0, -1.1, MLP),
 ]
 # Which lesson's result the next one uses (the arrows of the map).
 COURSE_LINKS = [("01", "02"), ("02", "03"), ("03", "04"), ("04", "05"), ("05", "06"), ("06", "07"),
-                ("05", "08"), ("07", "09"), ("08", "09"), ("07", "10"), ("07", "11")]
+                ("05", "08"), ("07", "09"), ("08", "09"), ("07", "10"), ("07", "11"), ("11", "12")]
 
 
 def draw_course_map():
     """Lesson 00's picture of the course: one box per lesson, an arrow where a lesson builds on another.
     Returns the figure."""
-    fig, ax = plt.subplots(figsize=(12, 4.6))
+    fig, ax = plt.subplots(figsize=(12, 6.0))
     where = {number: (x, y) for number, _, _, x, y, _ in COURSE_MAP}
     for number, title, does, x, y, color in COURSE_MAP:
         box(ax, x, y, f"{number} · {title}\n{does}", color, w=2.3, h=1.0)
@@ -146,7 +147,7 @@ def draw_course_map():
             arrow(ax, (x0 - 0.6 if x1 < x0 else x0 + 0.6, y0 - 0.55), (x1 + 0.6 if x1 < x0 else x1 - 0.6, y1 + 0.55))
     ax.text(1.0, 5.1, "00 · Start here: the set-up check and a warm-up", ha="center", fontsize=9, color="gray")
     ax.set_xlim(-0.4, 10.2)
-    ax.set_ylim(-0.1, 5.4)
+    ax.set_ylim(-1.8, 5.4)
     ax.axis("off")
     ax.set_title("The course: each lesson builds on the one its arrow comes from")
     fig.tight_layout()
