@@ -62,15 +62,8 @@ def save_training_state(folder, model: GPT, optimizer: torch.optim.Optimizer, to
     """Write a checkpoint that resumes exactly: weights, optimizer, every random state, and `meta`
     (the settings, step, history and text, plain JSON data) into config.json. Atomic: see above."""
     folder = Path(folder)
-    check_can_write(folder)
-    staging = folder.parent / f".{folder.name}.saving-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if model.config.tie_weights:
-        weights.pop("head.weight", None)  # the same tensor as tok_emb.weight; stored once
-    save_file(weights, staging / "model.safetensors")
+    staging = _staging(folder)
+    _save_weights(model, staging)
     tensors, groups = optimizer_to_tensors(optimizer)
     tensors["rng.batches"] = batch_generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
@@ -96,14 +89,8 @@ def save_model(folder, model: GPT, tokenizer, notes: dict | None = None) -> Path
     data: how it was made, e.g. "SFT 600 steps on utils.tasks"). What lesson 12's assistants are saved as;
     load_model reads it, Trainer.load refuses it (it has no optimizer or random states to resume)."""
     folder = Path(folder)
-    check_can_write(folder)
-    staging = folder.parent / f".{folder.name}.saving-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if model.config.tie_weights:
-        weights.pop("head.weight", None)
-    save_file(weights, staging / "model.safetensors")
+    staging = _staging(folder)
+    _save_weights(model, staging)
     tokenizer.save(staging / "tokenizer.json")
     config = {"version": CHECKPOINT_VERSION, "kind": "model", "model": model.config.to_dict(), "notes": notes or {}}
     (staging / "config.json").write_text(json.dumps(config, indent=1) + "\n")
@@ -112,6 +99,22 @@ def save_model(folder, model: GPT, tokenizer, notes: dict | None = None) -> Path
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     _swap_into_place(staging, folder)
     return folder
+
+
+def _staging(folder: Path) -> Path:
+    """An empty hidden folder beside `folder`, where a checkpoint is written before it is swapped in."""
+    check_can_write(folder)
+    staging = folder.parent / f".{folder.name}.saving-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _save_weights(model: GPT, staging: Path) -> None:
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_weights:
+        weights.pop("head.weight", None)  # the same tensor as tok_emb.weight; stored once
+    save_file(weights, staging / "model.safetensors")
 
 
 def _swap_into_place(staging: Path, folder: Path) -> None:
