@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .chat import MAX_REPLY, generate_until_end
 from .chat_template import END, ChatTokenizer, prompt_ids, reply_example
-from .sft import pad_batch
+from .sft import finetuning_optimizer, pad_batch
 from .tasks import Task, grade
 
 
@@ -121,7 +121,7 @@ def train_dpo(policy, reference, tok: ChatTokenizer, pairs: list[Pair], steps: i
 
     _check_dpo_args(pairs, steps, beta)
     device = next(policy.parameters()).device
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    optimizer = finetuning_optimizer(policy, lr)
     rng = random.Random(seed)
     history = DPOHistory()
     # Dropout off in both (eval mode, also while learning): at the first step the policy is the reference,

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from .chat import generate_until_end
 from .chat_template import END, ChatTokenizer, prompt_ids, reply_example
-from .sft import pad_batch
+from .sft import finetuning_optimizer, pad_batch
 from .tasks import Task, grade
 
 
@@ -87,7 +87,7 @@ def train_grpo(policy, reference, tok: ChatTokenizer, tasks: list[Task], steps: 
 
     _check_grpo_args(tasks, steps, group, prompts_per_step)
     device = next(policy.parameters()).device
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    optimizer = finetuning_optimizer(policy, lr)
     rng = random.Random(seed)
     generator = torch.Generator(device=device).manual_seed(seed)
     end = tok.id_of(END)

@@ -44,6 +44,13 @@ def pad_batch(examples: list[tuple[list[int], list[int]]], pad_id: int,
     return inputs, targets
 
 
+def finetuning_optimizer(model, lr: float) -> torch.optim.Optimizer:
+    """The optimizer of all three fine-tuning stages (SFT, DPO, GRPO): AdamW over every weight, no weight
+    decay (a few hundred steps from a trained model should not pull it towards 0), beta2 0.99 as in
+    pre-training (small, noisy batches)."""
+    return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+
+
 def finetune(model, tok: ChatTokenizer, tasks: list[Task], steps: int, batch_size: int = 32, lr: float = 1e-3,
              mask_prompt: bool = True, seed: int = 0, progress: bool = True) -> SFTHistory:
     """Train on the tasks' (prompt, answer) pairs in the chat template with AdamW, a linear warm-up and a
@@ -53,7 +60,7 @@ def finetune(model, tok: ChatTokenizer, tasks: list[Task], steps: int, batch_siz
     _check_finetune_args(tasks, steps, batch_size)
     examples = [sft_example(tok, t.prompt, t.answer, mask_prompt) for t in tasks]
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    optimizer = finetuning_optimizer(model, lr)
     warmup = min(20, steps)
     # a linear warm-up over `warmup` steps, then a linear decay that reaches 0 after the last step
     schedule = torch.optim.lr_scheduler.LambdaLR(
