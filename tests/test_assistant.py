@@ -116,6 +116,30 @@ def test_the_pretraining_text_holds_the_training_facts_and_no_held_out_one():
         assert f"{t.prompt.split(': ')[1]} backwards is {t.answer}" not in lines
 
 
+def test_the_pretraining_questions_are_training_questions_with_their_answers():
+    text = tasks.pretraining_text()
+    for kind in tasks.KINDS:
+        for t in tasks.make_tasks(kind, "train", n=5):
+            assert f"Q: {t.prompt}\nA: {t.answer}" in text  # the first per_kind of each kind are in it
+        for t in tasks.make_tasks(kind, "held_out"):
+            assert f"Q: {t.prompt}\n" not in text, t
+    blocks = tasks.qa_text()
+    assert len(blocks) == 4 * 1000 + 8 * len(tasks.make_tasks("name", "train"))
+    assert "Q: " not in tasks.pretraining_text(qa_per_kind=0)
+
+
+@pytest.mark.parametrize("style", ["facts", "qa"])
+def test_raw_answer_reads_back_what_raw_prompt_asks(style):
+    for kind in tasks.KINDS:
+        t = tasks.make_tasks(kind, "held_out", n=1)[0]
+        text, stop, start = tasks.raw_prompt(t, style)
+        continuation = t.answer.removeprefix(start) + stop + "more text"
+        assert tasks.grade(kind, tasks.raw_answer(t, continuation, style), t.answer), (kind, text)
+        assert not tasks.grade(kind, tasks.raw_answer(t, "9" + stop, style), t.answer)
+    with pytest.raises(ValueError, match="choose 'facts' or 'qa'"):
+        tasks.raw_prompt(t, "chat")
+
+
 @pytest.mark.parametrize(("kind", "response", "answer", "right"), [
     ("add", "83", "83", True),
     ("add", " 83\n", "83", True),  # only surrounding space is forgiven

@@ -92,21 +92,22 @@ def right_counts(model, tok: ChatTokenizer, tasks, samples: int, temperature: fl
 
 
 @torch.no_grad()
-def continue_raw(model, tok, tasks, max_new_tokens: int = 18) -> list[str]:
-    """A base model's replies when each task is put the way its pre-training text had it
-    (utils.tasks.raw_prompt: "38 + 45 =", a name at the start of a line), greedy."""
+def continue_raw(model, tok, tasks, max_new_tokens: int = 18, style: str = "facts") -> list[str]:
+    """A base model's replies when each task is put the way its pre-training text had it, greedy
+    (utils.tasks.raw_prompt: style "facts" is "38 + 45 =" or a name at the start of a line, "qa" is
+    "Q: What is 38 + 45?\nA:")."""
     from .generation import generate
     from .tasks import raw_answer, raw_prompt
 
     replies = [""] * len(tasks)
     by_length: dict[int, list[int]] = {}
-    encoded = [tok.encode(raw_prompt(t)[0]) for t in tasks]
+    encoded = [tok.encode(raw_prompt(t, style)[0]) for t in tasks]
     for i, ids in enumerate(encoded):
         by_length.setdefault(len(ids), []).append(i)
     for length, rows in by_length.items():
         out = generate(model, [encoded[i] for i in rows], max_new_tokens, temperature=0)[:, length:]
         for i, ids in zip(rows, out.tolist(), strict=True):
-            replies[i] = raw_answer(tasks[i], tok.decode(ids))
+            replies[i] = raw_answer(tasks[i], tok.decode(ids), style)
     return replies
 
 

@@ -105,25 +105,52 @@ def raw_text(kinds=("add", "reverse", "count"), seed: int = 0) -> str:
 RAW = {"add": "{} = {}", "reverse": "{} backwards is {}", "count": "{}: {}"}
 
 
-def pretraining_text(block_lines: int = 8, seed: int = 0) -> str:
-    """Tiny Shakespeare with raw_text's facts mixed in, a block of block_lines facts between two speeches:
-    the corpus of lesson 12's base model. Mixed evenly, so the last 10 % (the validation text) holds
-    both kinds of text."""
+def qa_text(per_kind: int = 1000, name_repeats: int = 8, seed: int = 0) -> list[str]:
+    """Training-side questions with their answers as plain text ("Q: What is 38 + 45?\nA: 83"), the way
+    question-and-answer pages appear in web text: per_kind of each kind (repeating a kind that has fewer),
+    each name name_repeats times (there are only 64). No chat template, no held-out question."""
+    blocks = []
+    for kind in KINDS:
+        pool = make_tasks(kind, "train", seed=seed)
+        n = name_repeats * len(pool) if kind == "name" else per_kind
+        blocks += [QA.format(t.prompt, t.answer) for t in (pool * (n // len(pool) + 1))[:n]]
+    random.Random(f"qa-{seed}").shuffle(blocks)
+    return blocks
+
+
+QA = "Q: {}\nA: {}"
+
+
+def pretraining_text(block_lines: int = 8, qa_per_kind: int = 1000, seed: int = 0) -> str:
+    """Tiny Shakespeare with raw_text's facts and qa_text's questions mixed in between the speeches (a block
+    of block_lines facts, a block of 4 questions): the corpus of lesson 12's base model. Mixed evenly, so
+    the last 10 % (the validation text) holds every kind of text. qa_per_kind=0 leaves the questions out."""
     speeches = data.load_shakespeare().split("\n\n")
     facts = raw_text(seed=seed).splitlines()
-    blocks = ["\n".join(facts[i:i + block_lines]) for i in range(0, len(facts), block_lines)]
+    questions = qa_text(qa_per_kind, seed=seed) if qa_per_kind else []
+    blocks = [_blocks(facts, block_lines), _blocks(questions, 4)]
     out = []
     for i, speech in enumerate(speeches):
         out.append(speech)
-        # block j goes after speech j * len(speeches) // len(blocks): spread over the whole text
-        out += blocks[i * len(blocks) // len(speeches):(i + 1) * len(blocks) // len(speeches)]
+        for kind_blocks in blocks:
+            # block j goes after speech j * len(speeches) // len(blocks): spread over the whole text
+            out += kind_blocks[i * len(kind_blocks) // len(speeches):(i + 1) * len(kind_blocks) // len(speeches)]
     return "\n\n".join(out)
 
 
-def raw_prompt(task: Task) -> tuple[str, str, str]:
-    """How to ask a base model a question in the form its pre-training text had: (the text to continue,
-    the character that ends the answer, the text that starts the answer). `raw_answer` puts a
-    continuation back into a reply for `grade`."""
+def _blocks(lines: list[str], size: int) -> list[str]:
+    return ["\n".join(lines[i:i + size]) for i in range(0, len(lines), size)]
+
+
+def raw_prompt(task: Task, style: str = "facts") -> tuple[str, str, str]:
+    """How to ask a base model a question in a form its pre-training text had: (the text to continue,
+    the character that ends the answer, the text that starts the answer). style "facts" is the form of
+    raw_text and of the play ("38 + 45 =", a name at the start of a line), "qa" that of qa_text
+    ("Q: What is 38 + 45?\nA:"). `raw_answer` puts a continuation back into a reply for `grade`."""
+    if style not in ("facts", "qa"):
+        raise ValueError(f"unknown style {style!r}; choose 'facts' or 'qa'")
+    if style == "qa":
+        return "\n" + QA.format(task.prompt, ""), "\n", ""
     if task.kind == "name":
         prefix = task.prompt.removeprefix("Complete the speaker's name: ")
         return "\n\n" + prefix, ":", prefix  # a speaker's name starts a line and ends with a colon
@@ -134,12 +161,12 @@ def raw_prompt(task: Task) -> tuple[str, str, str]:
     return "\n" + RAW[task.kind].split(" {}")[0].format(question), "\n", ""
 
 
-def raw_answer(task: Task, continuation: str) -> str:
-    """The reply a base model's continuation of raw_prompt(task) amounts to: up to the end character,
-    after the answer's start (for words, anything but a letter ends it)."""
-    _, stop, start = raw_prompt(task)
+def raw_answer(task: Task, continuation: str, style: str = "facts") -> str:
+    """The reply a base model's continuation of raw_prompt(task, style) amounts to: up to the end character,
+    after the answer's start (for words in the facts style, anything but a letter ends it)."""
+    _, stop, start = raw_prompt(task, style)
     text = continuation.split(stop)[0]
-    if task.kind == "word":
+    if task.kind == "word" and style == "facts":
         text = re.match(r"[a-z]*", text).group()
     return start + text
 
