@@ -62,6 +62,26 @@ def test_setup_prints_one_line(capsys, monkeypatch):
     assert "torch " in lines[0] and "device cpu" in lines[0] and "quick mode" in lines[0]
 
 
+def test_the_timeline_is_in_order_and_names_only_real_lessons():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from utils.views import diagrams
+
+    lessons = {p.name[:2] for p in (ROOT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    years = [year for year, *_ in diagrams.TIMELINE]
+    assert years == sorted(years) and len(diagrams.TIMELINE) >= 12
+    assert all(lesson == "" or lesson in lessons for *_, lesson in diagrams.TIMELINE)
+    # every built lesson after 00 appears at least once, so the timeline grows with the course
+    assert {lesson for *_, lesson in diagrams.TIMELINE} >= lessons - {"00"}
+    texts = [t.get_text() for t in diagrams.draw_timeline().axes[0].texts]
+    for year, step, _, lesson in diagrams.TIMELINE:
+        assert str(year) in texts and any(t.startswith(step) for t in texts)
+    assert sum(t == "not built here" for t in texts) == sum(not lesson for *_, lesson in diagrams.TIMELINE)
+    # the eras cover every year without overlapping
+    assert all(any(a <= y <= b for a, b, _ in diagrams.ERAS) for y in years)
+
+
 def test_the_course_map_draws_every_lesson_and_only_real_links():
     import matplotlib
 

@@ -2,6 +2,7 @@
 
     draw_block_and_gpt()   one pre-LayerNorm block on the left, the whole GPT on the right
     draw_course_map()      lesson 00's map: what each lesson turns into what, and which lessons build on which
+    draw_timeline()        lesson 00's road from rules and counts to today's assistants, with the lesson of each step
 
 The primitives (box, arrow, line, plus) take an Axes and data coordinates, so a learner can draw
 another architecture with them (a post-LN block, an encoder-decoder).
@@ -150,5 +151,60 @@ def draw_course_map():
     ax.set_ylim(-1.8, 5.4)
     ax.axis("off")
     ax.set_title("The course: each lesson builds on the one its arrow comes from")
+    fig.tight_layout()
+    return fig
+
+
+# Lesson 00's timeline: (year, the step, who, the lesson that builds it or "" where none does yet). Sources in
+# lessons/00_start_here.md, "Where the ideas come from".
+TIMELINE = [
+    (1948, "next-letter statistics (n-grams)", "Shannon", ""),
+    (1966, "ELIZA: a chat program of hand-written rules", "Weizenbaum", ""),
+    (1997, "the LSTM, a recurrent network that remembers", "Hochreiter & Schmidhuber", ""),
+    (2003, "a neural language model with word vectors", "Bengio et al.", "02"),
+    (2013, "word2vec: word vectors from a large corpus", "Mikolov et al.", "02"),
+    (2014, "sequence to sequence: an encoder and a decoder", "Sutskever et al.", "10"),
+    (2014, "attention: the decoder looks back at every word", "Bahdanau et al.", "03"),
+    (2016, "subword tokens (byte-pair encoding)", "Sennrich et al.", "01"),
+    (2017, "the Transformer: attention only, in parallel", "Vaswani et al.", "04"),
+    (2018, "GPT: pre-train on text, then fine-tune", "Radford et al.", "06"),
+    (2018, "BERT: an encoder pre-trained on masked words", "Devlin et al.", "08"),
+    (2019, "GPT-2: a stack of decoder blocks, 1.5 billion parameters", "Radford et al.", "05"),
+    (2019, "what attention heads look at", "Clark et al.", "09"),
+    (2020, "GPT-3: 175 billion parameters, tasks from a prompt", "Brown et al.", "07"),
+    (2022, "LaMDA and InstructGPT: fine-tuned to converse", "Thoppilan et al.; Ouyang et al.", "12"),
+    (2023, "open weights: LLaMA with RoPE, RMSNorm, SwiGLU", "Touvron et al.", "11"),
+    (2025, "reasoning trained by RL with checkable rewards", "DeepSeek-AI", "12"),
+]
+# The eras the timeline's bands mark: (first year, last year, name).
+ERAS = [(1940, 1999, "rules, counts and\nrecurrent networks"), (2000, 2016, "learned vectors\nand attention"),
+        (2017, 2019, "the Transformer\nand pre-training"), (2020, 2026, "scale, chat\nand reasoning")]
+
+
+def draw_timeline():
+    """Lesson 00's timeline, one row per step, oldest at the top; a coloured badge names the course lesson
+    that builds the step (grey where no lesson does). Rows are evenly spaced, not to scale in time: the
+    last ten years hold most of the steps. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(11, 6.4))
+    n = len(TIMELINE)
+    colors = {number: color for number, _, _, _, _, color in COURSE_MAP}
+    for first, last, name in ERAS:
+        rows = [i for i, (year, *_) in enumerate(TIMELINE) if first <= year <= last]
+        if rows:
+            top, bottom = n - rows[0] - 0.5 + 1, n - rows[-1] - 0.5
+            ax.axhspan(bottom, top, color="#f4f4f4" if ERAS.index((first, last, name)) % 2 else "white", zorder=0)
+            ax.text(9.9, (top + bottom) / 2, name, ha="right", va="center", fontsize=8, color="gray", style="italic")
+    ax.plot([1.0, 1.0], [0.6, n + 0.4], color="gray", lw=1, zorder=1)
+    for i, (year, step, who, lesson) in enumerate(TIMELINE):
+        y = n - i
+        ax.plot(1.0, y, "o", color="black", ms=4, zorder=2)
+        ax.text(0.8, y, str(year), ha="right", va="center", fontsize=9)
+        ax.text(1.25, y, f"{step}  ({who})", ha="left", va="center", fontsize=9)
+        label = f"lesson {lesson}" if lesson else "not built here"
+        box(ax, 7.2, y, label, colors.get(lesson, "#eeeeee"), w=1.2, h=0.7)
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0.4, n + 0.6)
+    ax.axis("off")
+    ax.set_title("Where the ideas come from, and the lesson that builds each")
     fig.tight_layout()
     return fig
