@@ -1,12 +1,14 @@
-"""Lesson 12's comparisons that the notebook quotes but does not run: what the loss mask, pre-training and
-DPO's beta change, on held-out questions.
+"""Lesson 12's comparisons that the notebook does not run: what the loss mask, pre-training, the questions in
+the pre-training text, DPO's beta and GRPO's KL term change, on held-out questions.
 
     python benchmarks/bench_assistant.py --only mask --save     # SFT with and without the mask (about 11 min)
     python benchmarks/bench_assistant.py --only scratch --save  # SFT of a model never pre-trained (about 3 min)
+    python benchmarks/bench_assistant.py --only midtrain --save # without questions in pre-training (about 8 min)
     python benchmarks/bench_assistant.py --only beta --save     # DPO at four betas (about 5 min)
+    python benchmarks/bench_assistant.py --only kl --save       # GRPO with and without its KL term (about 8 min)
 
 Every part starts from the notebook's recipe: the base model of section 2 (pre-trained here once and kept
-in runs/bench-assistant-base, 5 minutes), SFT as in section 4 (1,500 steps), DPO as in section 5. Each
+in runs/bench-assistant-base-<digest>, 5 minutes), SFT as in section 4 (1,500 steps), DPO as in section 5. Each
 line gives greedy exact-match accuracy on the notebook's held-out questions (200 of each kind, 63 names)
 with Wilson's 95 % interval. Accuracy does not depend on the machine's speed, so runs need not take turns;
 the seconds are for scale only. Run it on an otherwise idle machine all the same.
@@ -15,6 +17,7 @@ the seconds are for scale only. Run it on an otherwise idle machine all the same
 from __future__ import annotations
 
 import copy
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -29,12 +32,13 @@ from utils.chat import accuracy  # noqa: E402
 from utils.chat_template import add_chat_tokens  # noqa: E402
 from utils.checkpoint import load_model  # noqa: E402
 from utils.dpo import kl_to_reference, preference_pairs, train_dpo  # noqa: E402
+from utils.grpo import train_grpo  # noqa: E402
 from utils.metrics import wilson_interval  # noqa: E402
 from utils.model import GPT, GPTConfig  # noqa: E402
 from utils.sft import finetune  # noqa: E402
 from utils.train import TrainConfig, Trainer  # noqa: E402
 
-BASE = Path(__file__).resolve().parents[1] / "runs" / "bench-assistant-base"
+RUNS = Path(__file__).resolve().parents[1] / "runs"
 BASE_CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=128, context_length=128, dropout=0.0, norm="rmsnorm",
                         mlp="swiglu", positions="rope", qk_norm=True)
 PRETRAIN = TrainConfig(batch_size=8, max_steps=3000, lr=6e-3, min_lr=6e-4, warmup_steps=100, eval_interval=500,
@@ -55,16 +59,20 @@ def sft_data() -> list:
     return data
 
 
-def base_model():
-    """The notebook's base model and tokenizer (pre-trained once, then read from BASE)."""
-    if not BASE.exists():
+def base_model(qa_per_kind: int = 1000):
+    """The notebook's base model and tokenizer (pre-trained once, then read from runs/; the folder is named
+    by the corpus's digest, so a changed corpus is pre-trained afresh). qa_per_kind=0: a corpus without
+    the questions and answers."""
+    corpus = tasks.pretraining_text(qa_per_kind=qa_per_kind)
+    base = RUNS / f"bench-assistant-base-{hashlib.sha256(corpus.encode()).hexdigest()[:8]}"
+    if not base.exists():
         started = time.perf_counter()
-        trainer = Trainer(BASE_CONFIG, PRETRAIN, device="cpu", text=tasks.pretraining_text())
+        trainer = Trainer(BASE_CONFIG, PRETRAIN, device="cpu", text=corpus)
         trainer.fit(progress=False)
-        trainer.save(BASE)
+        trainer.save(base)
         print(f"[base] pre-trained {trainer.step} steps in {time.perf_counter() - started:.0f} s, "
               f"validation loss {trainer.history.eval_val[-1]:.3f}", flush=True)
-    return load_model(BASE, device="cpu")
+    return load_model(base, device="cpu")
 
 
 def row(label: str, table: dict, extra: str = "") -> None:
@@ -118,12 +126,44 @@ def bench_beta() -> None:
             f"{history.seconds:.0f} s")
 
 
-BENCHES = {"mask": bench_mask, "scratch": bench_scratch, "beta": bench_beta}
+def bench_midtrain() -> None:
+    print(f"\n[midtrain] the same pre-training and SFT ({SFT_STEPS} steps), the corpus with and without its "
+          "questions and answers (tasks.qa_text)")
+    for label, qa in (("with questions (the notebook's)", 1000), ("facts and Shakespeare only", 0)):
+        base, char_tok = base_model(qa)
+        model, tok = add_chat_tokens(base, char_tok)
+        seconds = sft(model, tok)
+        row(label, accuracy(model, tok, held_out()), f"{seconds:.0f} s")
+
+
+def bench_kl() -> None:
+    base, char_tok = base_model()
+    model, tok = add_chat_tokens(base, char_tok)
+    sft(model, tok)
+    reference = copy.deepcopy(model).eval()
+    prompts = [t for t in tasks.mixed_tasks("train", 400, seed=2) if t.kind == "count"]
+    kl_tasks = tasks.mixed_tasks("held_out", 40)
+    print("\n[kl] GRPO 100 steps on training counts from the SFT model (16 questions x 8 samples, lr 2e-4), with "
+          "and without the KL term; KL per reply to the SFT model, on sampled replies to held-out questions of "
+          "every kind")
+    row("SFT (the reference)", accuracy(model, tok, held_out()))
+    for kl_weight in (0.0, 0.04, 0.2):
+        policy = copy.deepcopy(reference)
+        history = train_grpo(policy, reference, tok, prompts, steps=100, prompts_per_step=16, lr=2e-4, kl=kl_weight,
+                             progress=False)
+        kl = kl_to_reference(policy, reference, tok, kl_tasks)
+        reward = sum(history.reward[-10:]) / 10
+        row(f"kl {kl_weight}", accuracy(policy, tok, held_out()), f"reward {history.reward[0]:.2f} -> {reward:.2f}, "
+            f"KL {kl:.3f} nats, {history.seconds:.0f} s")
+
+
+BENCHES = {"mask": bench_mask, "scratch": bench_scratch, "midtrain": bench_midtrain, "beta": bench_beta,
+           "kl": bench_kl}
 
 
 def main() -> None:
     torch.set_num_threads(2)
-    saved_output.main("bench_assistant", __doc__.splitlines()[0], BENCHES, ["mask", "scratch", "beta"])
+    saved_output.main("bench_assistant", __doc__.splitlines()[0], BENCHES, list(BENCHES))
 
 
 if __name__ == "__main__":
