@@ -19,8 +19,9 @@ def is_check_cell(cell) -> bool:
 
 def execute(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
-    # The environment's own kernel (as nbval's --nbval-current-env), run from the notebook's folder.
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+    # The environment's own kernel (as nbval's --nbval-current-env), run from the notebook's folder, and
+    # stopped at once as nbval stops its kernels (a graceful shutdown waits about a second a notebook).
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     return nb
