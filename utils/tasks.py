@@ -18,7 +18,9 @@ no training question and no held-out question can share their content:
 The first three are skills; `word` and `name` are knowledge: their answers are in the text the base
 model was pre-trained on, and for held-out questions nowhere in any fine-tuning data, so only
 pre-training can supply them. `raw_text` writes the training side of the skills as plain text
-("38 + 45 = 83"), the way such facts appear in a pre-training corpus.
+("38 + 45 = 83"), the way such facts appear in a pre-training corpus, and `qa_text` the training questions
+with their answers ("Q: What is 38 + 45?" then "A: 83"), the way a FAQ page has them: `pretraining_text`
+mixes both into Tiny Shakespeare (putting such text into pre-training on purpose is called mid-training).
 """
 
 from __future__ import annotations
