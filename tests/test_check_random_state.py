@@ -17,7 +17,7 @@ import torch
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 # The lessons whose checks were reviewed for this so far; add a lesson's stem when its checks are.
-LESSONS = ("04_multi_head_attention", "05_gpt", "06_training_gpt")
+LESSONS = ("04_multi_head_attention", "05_gpt", "06_training_gpt", "13_llms_in_practice")
 
 
 def kind(cell) -> str:

@@ -220,3 +220,24 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@torch.no_grad()
+def reply_probability(model, tok: ChatTokenizer, questions: list[str], replies: list[str]) -> list[float]:
+    """p(reply, then <|end|> | question) under the model: the product of the reply's token probabilities,
+    the assistant's own confidence in a whole answer (lesson 13 checks whether it is calibrated)."""
+    from .chat_template import sft_example
+    from .dpo import sequence_log_probs
+
+    if len(questions) != len(replies):
+        raise ValueError(f"one reply per question: got {len(questions)} questions and {len(replies)} replies")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for question, reply in zip(questions, replies, strict=True):
+        inputs, targets = sft_example(tok, question, reply)
+        log_p = sequence_log_probs(model, torch.tensor([inputs], device=device), torch.tensor([targets], device=device))
+        out.append(float(log_p.exp()))
+    model.train(was_training)
+    return out

@@ -22,7 +22,7 @@ DIFFICULTIES = ("easy", "medium", "hard")
 LESSON_MODULES = {
     "0": "start_here", "1": "tokenization", "2": "embeddings", "3": "attention", "4": "multi_head",
     "5": "gpt", "6": "training", "7": "generation", "8": "bert", "9": "reading_attention", "10": "translation",
-    "11": "modern", "12": "assistant",
+    "11": "modern", "12": "assistant", "13": "practice",
 }
 
 
@@ -54,7 +54,7 @@ def exercise(number: str, title: str, difficulty: str, minutes: int, hints: tupl
 def _check_exercise_fields(number, title, difficulty, minutes, hints) -> None:
     lesson, _, index = number.partition(".")
     if lesson not in LESSON_MODULES or not index.isdigit():
-        raise ValueError(f"an exercise number looks like '5.2' (lesson 0-11, then its index), got {number!r}")
+        raise ValueError(f"an exercise number looks like '5.2' (a lesson number, then its index), got {number!r}")
     if number in _EXERCISES:
         raise ValueError(f"exercise {number} is registered twice")
     if difficulty not in DIFFICULTIES:

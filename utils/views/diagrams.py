@@ -124,10 +124,12 @@ COURSE_MAP = [
     ("10", "Translation", "encoder + decoder, joined", 1.0, 2.3, ATTN),
     ("11", "Today's open LLMs", "RoPE, RMSNorm, SwiGLU, GQA", 1.0, 0.6, BLOCK),
     ("12", "An assistant", "SFT, DPO, RL with rewards", 1.0, -1.1, MLP),
+    ("13", "LLMs in practice", "costs, failures, choosing", 3.6, -1.1, NORM),
 ]
 # Which lesson's result the next one uses (the arrows of the map).
 COURSE_LINKS = [("01", "02"), ("02", "03"), ("03", "04"), ("04", "05"), ("05", "06"), ("06", "07"),
-                ("05", "08"), ("07", "09"), ("08", "09"), ("07", "10"), ("07", "11"), ("11", "12")]
+                ("05", "08"), ("07", "09"), ("08", "09"), ("07", "10"), ("07", "11"), ("11", "12"),
+                ("12", "13")]
 
 
 def draw_course_map():
@@ -160,7 +162,7 @@ def draw_course_map():
 TIMELINE = [
     (1948, "next-letter statistics (n-grams)", "Shannon", ""),
     (1966, "ELIZA: a chat program of hand-written rules", "Weizenbaum", ""),
-    (1997, "the LSTM, a recurrent network that remembers", "Hochreiter & Schmidhuber", ""),
+    (1997, "the LSTM, a recurrent network that remembers", "Hochreiter & Schmidhuber", "13"),
     (2003, "a neural language model with word vectors", "Bengio et al.", "02"),
     (2013, "word2vec: word vectors from a large corpus", "Mikolov et al.", "02"),
     (2014, "sequence to sequence: an encoder and a decoder", "Sutskever et al.", "10"),
