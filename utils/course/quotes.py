@@ -10,7 +10,8 @@ the nearest code cell above the markdown cell. A lesson guide names the notebook
 benchmarks/results/: `1.529<!--bench:bench_gpt_5min-->` (written by `--save`). The number just
 before the marker must appear in that cell's stored output (or that file), to the precision quoted:
 "88 %" and "88.03 %" both quote a printed 88.03, "88.1 %" does not.
-The notebooks and their solution notebooks, every markdown file in lessons/ and the README are read.
+The notebooks and their solution notebooks, every markdown file in lessons/ (the Chinese guides in lessons/zh/
+included) and the READMEs are read.
 `python -m utils.course.quotes` lists every quote that no longer matches.
 """
 
@@ -151,7 +152,7 @@ def all_quotes(root: Path = ROOT) -> list[Quote]:
     for path in [*sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")),
                  *sorted((root / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))]:
         found += notebook_quotes(path)
-    for path in [*sorted((root / "lessons").glob("*.md")), root / "README.md"]:  # CONTRIBUTING shows the syntax
+    for path in [*sorted((root / "lessons").glob("**/*.md")), *sorted(root.glob("README*.md"))]:  # the translations too
         if path.exists():
             found += guide_quotes(path)
     return found
