@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,17 @@ def _timestamp(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def cpu_model() -> str:
+    """The processor's name as the system reports it (Linux: /proc/cpuinfo), else platform's guess."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def run_record(nb, wall: float, load: float | None) -> dict:
     """The record of one run. computing_seconds is the cells' times added up; slowest_cells names the
     five cells that took longest ([position, seconds]), where to look first to make a lesson faster."""
@@ -93,6 +105,7 @@ def run_record(nb, wall: float, load: float | None) -> dict:
         "slowest_cells": [[index, round(s, 1)] for index, s in slowest],
         "wall_seconds": round(wall, 1),
         "cpu_cores": os.cpu_count(),
+        "cpu": cpu_model(),  # a small model's training can round differently on another processor
         "torch_threads": os.environ.get("OMP_NUM_THREADS", "default"),
         "load_at_start": None if load is None else round(load, 2),
         "date": datetime.date.today().isoformat(),
